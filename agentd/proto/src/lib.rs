@@ -1,0 +1,237 @@
+//! The agentd control-socket protocol.
+//!
+//! Wire format: one JSON object per line (`\n`-terminated), at most [`MAX_FRAME`] bytes including
+//! the newline. Every request carries the protocol version `v`; the daemon answers a version it
+//! does not speak with [`ErrorCode::UnsupportedVersion`]. File descriptors (the agent's terminal or
+//! pipes) travel as `SCM_RIGHTS` ancillary data attached to the bytes of the `run` request that
+//! announces them (`fds`).
+//!
+//! The caller's identity is never a field of a request: the daemon takes it from `SO_PEERCRED`.
+//!
+//! This crate is `#![forbid(unsafe_code)]` and knows nothing of sockets: it only encodes and
+//! decodes frames ([`codec`]).
+#![forbid(unsafe_code)]
+
+pub mod codec;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+/// The largest frame either side accepts, newline included.
+pub const MAX_FRAME: usize = 256 * 1024;
+/// The most file descriptors one request may carry.
+pub const MAX_FDS: usize = 3;
+/// Default control socket path.
+pub const DEFAULT_SOCKET: &str = "/run/agentd/agentd.sock";
+
+/// A request frame: `{"v":1,"req":{"type":"ps",...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub v: u32,
+    pub req: Request,
+}
+
+impl Envelope {
+    pub fn new(req: Request) -> Self {
+        Self { v: VERSION, req }
+    }
+}
+
+/// What a client asks of the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Start a confined run. The connection stays open for the run's lifetime: the daemon answers
+    /// [`Response::Started`] (or an error), later [`Response::Exited`]. Closing the connection
+    /// before the run ends kills the run.
+    Run(RunRequest),
+    /// Deliver a signal to the run's main process (Ctrl-C relay in pipe mode).
+    Signal { run: String, signal: i32 },
+    /// List the caller's runs (root: all runs).
+    Ps,
+    /// Details of one run; `run` is an id or a unique prefix of one.
+    Inspect { run: String },
+    /// Kill every process of a run at once (cgroup kill).
+    Kill { run: String },
+}
+
+/// How the agent's standard streams are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stdio {
+    /// One fd is attached: the slave side of a pty the client opened; it becomes the agent's
+    /// controlling terminal and its stdin, stdout and stderr.
+    Pty,
+    /// Three fds are attached, in order stdin (read end), stdout and stderr (write ends) of pipes the
+    /// client relays.
+    Pipes,
+}
+
+impl Stdio {
+    /// How many fds a run request with this stdio carries.
+    pub fn fd_count(self) -> usize {
+        match self {
+            Stdio::Pty => 1,
+            Stdio::Pipes => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Command and arguments; `argv[0]` is looked up in the sandbox's `PATH` if it has no `/`.
+    pub argv: Vec<String>,
+    /// Absolute path of the workspace (`${WORKSPACE}`).
+    pub workspace: String,
+    /// Working directory of the agent (absolute); must be visible inside the run.
+    pub cwd: String,
+    /// A preset name (looked up in the policy directories) or a path; `None` = `default`.
+    pub policy: Option<String>,
+    /// The caller's environment; the policy's `[env]` filters it.
+    pub env: Vec<(String, String)>,
+    pub stdio: Stdio,
+}
+
+/// A frame the daemon sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// One response per frame, built and dropped at once: boxing `Run` would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    /// The run is confined and its command is about to be executed.
+    Started {
+        run: String,
+        /// Name or path of the policy that was applied.
+        policy: String,
+        /// The agent's pid as the host sees it.
+        pid: i32,
+    },
+    /// The run ended.
+    Exited { run: String, status: ExitStatus },
+    Runs { runs: Vec<RunInfo> },
+    Run { run: RunInfo },
+    Ok,
+    Error(ErrorBody),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExitStatus {
+    Code { code: i32 },
+    Signal { signal: i32 },
+    /// The command could not be executed (errno from execve).
+    ExecFailed { errno: i32, message: String },
+    /// The run was killed because of a limit or by a user; `reason` says which.
+    Killed { reason: String },
+    /// The daemon lost track of the run (it restarted while the run was live).
+    Lost,
+}
+
+impl ExitStatus {
+    /// The exit code agentctl uses, as `docker run` does: the command's own code; 128+N for
+    /// signal N; 126 not executable; 127 not found; 137 when killed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ExitStatus::Code { code } => *code,
+            ExitStatus::Signal { signal } => 128 + signal,
+            ExitStatus::ExecFailed { errno, .. } if *errno == ENOENT => 127,
+            ExitStatus::ExecFailed { .. } => 126,
+            ExitStatus::Killed { .. } => 137,
+            ExitStatus::Lost => 125,
+        }
+    }
+}
+
+const ENOENT: i32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Starting,
+    Running,
+    Exited,
+    Lost,
+}
+
+/// What `ps` and `inspect` show of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    pub id: String,
+    pub uid: u32,
+    pub state: RunState,
+    pub argv: Vec<String>,
+    pub workspace: String,
+    pub policy: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub pid: Option<i32>,
+    pub exit: Option<ExitStatus>,
+    /// Only filled by `inspect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<RunDetail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDetail {
+    /// Host pids of the run's processes.
+    pub pids: Vec<i32>,
+    pub cgroup: String,
+    pub cpu_seconds: Option<f64>,
+    pub memory_peak_bytes: Option<u64>,
+    pub memory_current_bytes: Option<u64>,
+    /// The effective (merged, substituted) policy as TOML.
+    pub policy_toml: String,
+}
+
+/// A structured error: what happened, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON of a known request.
+    Malformed,
+    /// The frame exceeded [`MAX_FRAME`].
+    TooLarge,
+    UnsupportedVersion,
+    /// No run matches, or the prefix is ambiguous.
+    NoSuchRun,
+    /// The caller may not act on that run.
+    PermissionDenied,
+    /// The policy could not be found, parsed or compiled.
+    InvalidPolicy,
+    /// The request is well formed but cannot be carried out (missing workspace, bad fds, …).
+    InvalidRequest,
+    /// The kernel lacks a feature the policy needs.
+    Unsupported,
+    /// Anything else on the daemon's side.
+    Internal,
+}

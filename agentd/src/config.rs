@@ -1,0 +1,117 @@
+//! Daemon configuration: built-in defaults, then `/etc/agentd/agentd.toml` (or `--config`),
+//! then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG: &str = "/etc/agentd/agentd.toml";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/agentd";
+/// Admin presets, searched before `--policy-dir`.
+pub const SYSTEM_POLICY_DIR: &str = "/etc/agentd/policies";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// Searched in order for `NAME.toml`.
+    pub policy_dirs: Vec<PathBuf>,
+    pub cgroup_root: PathBuf,
+    pub log_level: Option<String>,
+}
+
+/// The config file's keys (all optional).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub policy_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {0}: {1}")]
+    Read(String, #[source] std::io::Error),
+    #[error("invalid config {0}: {1}")]
+    Parse(String, String),
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing default config file is not an error, a missing explicit one is.
+    pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse(path.display().to_string(), e.to_string())),
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(ConfigError::Read(path.display().to_string(), e)),
+        }
+    }
+}
+
+/// Flags given on the command line (each overrides the file).
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub policy_dir: Vec<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    pub fn merge(file: FileConfig, flags: Flags) -> Config {
+        let mut policy_dirs = vec![PathBuf::from(SYSTEM_POLICY_DIR)];
+        if flags.policy_dir.is_empty() {
+            policy_dirs.extend(file.policy_dir);
+        } else {
+            policy_dirs.extend(flags.policy_dir);
+        }
+        Config {
+            socket: flags
+                .socket
+                .or(file.socket)
+                .unwrap_or_else(|| agentd_proto::DEFAULT_SOCKET.into()),
+            state_dir: flags
+                .state_dir
+                .or(file.state_dir)
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            policy_dirs,
+            cgroup_root: "/sys/fs/cgroup".into(),
+            log_level: flags.log_level.or(file.log_level),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_system_dir_comes_first() {
+        let file: FileConfig =
+            toml::from_str("socket = \"/a.sock\"\npolicy_dir = \"/p\"\nstate_dir = \"/s\"").unwrap();
+        let c = Config::merge(
+            file,
+            Flags {
+                socket: Some("/b.sock".into()),
+                ..Flags::default()
+            },
+        );
+        assert_eq!(c.socket, PathBuf::from("/b.sock"));
+        assert_eq!(c.state_dir, PathBuf::from("/s"));
+        assert_eq!(c.policy_dirs, vec![PathBuf::from(SYSTEM_POLICY_DIR), "/p".into()]);
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_flags() {
+        let c = Config::merge(FileConfig::default(), Flags::default());
+        assert_eq!(c.socket, PathBuf::from(agentd_proto::DEFAULT_SOCKET));
+        assert_eq!(c.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+    }
+
+    #[test]
+    fn unknown_config_key_is_an_error() {
+        assert!(toml::from_str::<FileConfig>("sockett = \"/x\"").is_err());
+    }
+}

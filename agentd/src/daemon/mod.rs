@@ -1,0 +1,123 @@
+//! The daemon: a tokio shell that decides nothing itself.
+//!
+//! [`run`] takes the state-dir lock, sets up cgroups (killing runs a previous daemon left),
+//! binds the control socket and serves ([`server`]) until SIGTERM/SIGINT, then kills every run.
+//! Requests go through [`requests`]; a run request becomes a long-lived [`runs`] task.
+
+pub mod conn;
+pub mod identity;
+pub mod registry;
+pub mod requests;
+pub mod runs;
+pub mod server;
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::net::UnixListener;
+
+use crate::config::Config;
+use crate::launch::cgroup::Cgroups;
+use registry::Registry;
+
+/// Everything the request handlers share.
+pub struct State {
+    pub config: Config,
+    pub cgroups: Cgroups,
+    pub registry: Registry,
+}
+
+impl State {
+    pub fn runs_dir(&self) -> PathBuf {
+        self.config.state_dir.join("runs")
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `ready` receives `ready\n` once the socket listens.
+pub async fn run(config: Config, ready: Option<OwnedFd>) -> Result<()> {
+    let _lock = lock_state_dir(&config.state_dir)?;
+    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroups = Cgroups::detect(&config.cgroup_root, &self_cgroup)
+        .context("no usable cgroup hierarchy")?;
+    cgroups.init(std::process::id()).context("cannot prepare the run cgroups")?;
+    tracing::info!(layout = ?cgroups.layout, "cgroups ready");
+    let state = Arc::new(State {
+        config,
+        cgroups,
+        registry: Registry::default(),
+    });
+    runs::reap_leftovers(&state).await;
+    let listener = bind(&state.config.socket)?;
+    tracing::info!(socket = %state.config.socket.display(), "listening");
+    if let Some(fd) = ready {
+        let _ = std::fs::File::from(fd).write_all(b"ready\n");
+    }
+    let shutdown = shutdown_signal();
+    server::serve(listener, state.clone(), shutdown).await;
+    tracing::info!("shutting down: killing every run");
+    state.registry.kill_all("agentd stopped");
+    let _ = std::fs::remove_file(&state.config.socket);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// One daemon per state directory.
+fn lock_state_dir(dir: &Path) -> Result<Flock<std::fs::File>> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir.join("runs"))
+        .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+    let path = dir.join("agentd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, nix::Error::EWOULDBLOCK)) => bail!(
+            "another agentd is already running with state directory {} (hint: stop it, or pass a different --state-dir)",
+            dir.display()
+        ),
+        Err((_, e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+/// Binds the control socket (mode 0666: every request is checked against the peer's uid).
+fn bind(path: &Path) -> Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another agentd is listening on {}", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    Ok(listener)
+}

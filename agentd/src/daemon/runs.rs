@@ -1,0 +1,316 @@
+//! One run from request to exit: check the stdio fds, load the policy as the caller, create the
+//! cgroup, plan, launch, then supervise (wall-clock limit, client gone = kill) until it ends,
+//! and record each state change in `<state-dir>/runs/<id>/state.json` (written atomically).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+
+use nix::sys::stat::SFlag;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use agentd_policy::{Loader, Policy};
+use agentd_proto::{ErrorBody, ErrorCode, ExitStatus, Response, RunInfo, RunRequest, RunState, Stdio};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::conn::{Conn, Incoming};
+use super::identity::{self, Caller};
+use super::registry::RunEntry;
+use super::State;
+use crate::launch::plan::{plan, PlanInput};
+use crate::launch::spec::Identity;
+use crate::launch::{self, HelperEvent};
+
+/// How long building a sandbox may take before the run is abandoned.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a dead run's last tasks to leave its cgroup.
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(5);
+const PTY_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, msg)
+}
+
+pub async fn handle_run(state: Arc<State>, mut conn: Conn, caller: Caller, req: RunRequest) {
+    let fds = conn.take_fds();
+    let prepared = match prepare(&state, &caller, &req, fds).await {
+        Ok(p) => p,
+        Err(body) => {
+            tracing::info!(uid = caller.uid, error = %body.message, "run refused");
+            let _ = conn.send_error(body).await;
+            return;
+        }
+    };
+    supervise(state, conn, prepared).await;
+}
+
+struct Prepared {
+    entry: Arc<RunEntry>,
+    policy: Policy,
+    launched: launch::Launched,
+}
+
+async fn prepare(state: &Arc<State>, caller: &Caller, req: &RunRequest, fds: Vec<OwnedFd>) -> Result<Prepared, ErrorBody> {
+    let stdio = check_stdio(req.stdio, fds)?;
+    if req.argv.is_empty() {
+        return Err(err(ErrorCode::InvalidRequest, "no command given").with_hint("agentctl run -- COMMAND [ARGS...]"));
+    }
+    let loader = Loader::new(state.config.policy_dirs.clone());
+    let name = req.policy.clone().unwrap_or_else(|| "default".into());
+    let name = absolutize(&name, &req.cwd);
+    let (policy, vars) =
+        identity::load_policy(caller, loader, name, req.env.clone(), PathBuf::from(&req.workspace)).await?;
+    let id = new_run_id(state);
+    let limits = policy.resources;
+    let cgroup = state
+        .cgroups
+        .create(&id, &limits)
+        .map_err(|e| err(ErrorCode::Unsupported, format!("cannot create the run's cgroup: {e}")))?;
+    let run_dir = state.runs_dir().join(&id);
+    let staging = run_dir.join("root");
+    let cleanup_cg = |cg: &crate::launch::cgroup::RunCgroup| {
+        let _ = cg.remove(Duration::ZERO);
+    };
+    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&staging) {
+        cleanup_cg(&cgroup);
+        return Err(err(ErrorCode::Internal, format!("cannot create {}: {e}", staging.display())));
+    }
+    let spec = plan(PlanInput {
+        run_id: &id,
+        policy: &policy,
+        identity: Identity {
+            uid: caller.uid,
+            gid: caller.gid,
+            groups: caller.groups.clone(),
+        },
+        argv: req.argv.clone(),
+        caller_env: &req.env,
+        cwd: PathBuf::from(&req.cwd),
+        workspace: vars.workspace.clone(),
+        tty: req.stdio == Stdio::Pty,
+        staging,
+        cgroup_procs: cgroup.procs_files(),
+    })
+    .map_err(|e| {
+        cleanup_cg(&cgroup);
+        err(ErrorCode::InvalidPolicy, e.to_string())
+    })?;
+    let info = RunInfo {
+        id: id.clone(),
+        uid: caller.uid,
+        state: RunState::Starting,
+        argv: req.argv.clone(),
+        workspace: vars.workspace.display().to_string(),
+        policy: policy.name.clone(),
+        started_at: now(),
+        pid: None,
+        exit: None,
+        detail: None,
+    };
+    let entry = Arc::new(RunEntry::new(info, cgroup, policy.to_toml()));
+    state.registry.insert(entry.clone());
+    write_state(&run_dir, &entry.info());
+    let launched = match launch::spawn(&spec, stdio).await {
+        Ok(l) => l,
+        Err(e) => {
+            finish(state, &entry, ExitStatus::Killed { reason: e.to_string() }).await;
+            return Err(err(ErrorCode::Internal, format!("cannot start the launcher: {e}")));
+        }
+    };
+    tracing::info!(run = %id, uid = caller.uid, policy = %policy.name, argv = ?req.argv, "run launching");
+    Ok(Prepared { entry, policy, launched })
+}
+
+/// Relative policy paths are the caller's, relative to their working directory.
+fn absolutize(name: &str, cwd: &str) -> String {
+    if name.contains('/') && !name.starts_with('/') {
+        Path::new(cwd).join(name).display().to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The agent's stdio must be what agentctl sends: one pty slave, or three pipes.
+fn check_stdio(stdio: Stdio, fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], ErrorBody> {
+    let bad = |m: &str| err(ErrorCode::InvalidRequest, m.to_string()).with_hint("use agentctl run");
+    if fds.len() != stdio.fd_count() {
+        return Err(bad(&format!("expected {} file descriptors with the run request, got {}", stdio.fd_count(), fds.len())));
+    }
+    for fd in &fds {
+        let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|_| bad("unreadable file descriptor"))?;
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let ok = match stdio {
+            Stdio::Pty => kind == SFlag::S_IFCHR && PTY_MAJORS.contains(&nix::sys::stat::major(st.st_rdev)),
+            Stdio::Pipes => kind == SFlag::S_IFIFO,
+        };
+        if !ok {
+            return Err(bad("the run's stdio must be a pty slave or pipes"));
+        }
+    }
+    match stdio {
+        Stdio::Pty => {
+            let slave = fds.into_iter().next().ok_or_else(|| bad("missing pty"))?;
+            let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| err(ErrorCode::Internal, format!("dup: {e}")));
+            Ok([dup(&slave)?, dup(&slave)?, slave])
+        }
+        Stdio::Pipes => {
+            let mut it = fds.into_iter();
+            match (it.next(), it.next(), it.next()) {
+                (Some(i), Some(o), Some(e)) => Ok([i, o, e]),
+                _ => Err(bad("missing pipes")),
+            }
+        }
+    }
+}
+
+/// A short random run id (8 hex digits), unique among known runs.
+fn new_run_id(state: &State) -> String {
+    loop {
+        let mut b = [0u8; 4];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            let _ = std::io::Read::read_exact(&mut f, &mut b);
+        }
+        let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        if !state.registry.contains(&id) && !state.runs_dir().join(&id).exists() {
+            return id;
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Writes `state.json` atomically (temp file + rename).
+fn write_state(run_dir: &Path, info: &RunInfo) {
+    let tmp = run_dir.join("state.json.tmp");
+    let res = serde_json::to_vec_pretty(info)
+        .map_err(std::io::Error::other)
+        .and_then(|data| std::fs::write(&tmp, data))
+        .and_then(|()| std::fs::rename(&tmp, run_dir.join("state.json")));
+    if let Err(e) = res {
+        tracing::warn!(run = %info.id, error = %e, "cannot write run state");
+    }
+}
+
+async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
+    let Prepared { entry, policy, mut launched } = p;
+    let first = timeout(LAUNCH_TIMEOUT, launched.next_event()).await;
+    match first {
+        Ok(Some(HelperEvent::Started { agent_pid, .. })) => {
+            entry.update(|i| {
+                i.state = RunState::Running;
+                i.pid = Some(agent_pid);
+            });
+            write_state(&state.runs_dir().join(&entry.id), &entry.info());
+            let started = Response::Started {
+                run: entry.id.clone(),
+                policy: policy.name.clone(),
+                pid: agent_pid,
+            };
+            if conn.send(&started).await.is_err() {
+                entry.kill("agentctl disconnected");
+            }
+        }
+        Ok(Some(HelperEvent::ExecFailed { errno, message })) => {
+            let status = ExitStatus::ExecFailed { errno, message };
+            finish(&state, &entry, status.clone()).await;
+            let _ = conn.send(&Response::Exited { run: entry.id.clone(), status }).await;
+            let _ = launched.child.wait().await;
+            return;
+        }
+        other => {
+            let message = match other {
+                Ok(Some(HelperEvent::SetupFailed { message })) => message,
+                Err(_) => format!("building the sandbox took longer than {}s", LAUNCH_TIMEOUT.as_secs()),
+                _ => "the launcher exited unexpectedly".to_string(),
+            };
+            entry.kill("launch failed");
+            let _ = launched.child.kill().await;
+            finish(&state, &entry, ExitStatus::Killed { reason: message.clone() }).await;
+            let code = if message.starts_with("landlock") { ErrorCode::Unsupported } else { ErrorCode::InvalidRequest };
+            let _ = conn.send_error(err(code, format!("cannot start the run: {message}"))).await;
+            return;
+        }
+    }
+    let wall = policy.resources.wall;
+    let deadline = wall.map(|w| Instant::now() + w);
+    let mut client = true;
+    let mut wall_fired = false;
+    let status = loop {
+        tokio::select! {
+            ev = launched.next_event() => match ev {
+                Some(HelperEvent::Exited { status }) => break status,
+                Some(_) => continue,
+                None => {
+                    entry.kill("the launcher died");
+                    break ExitStatus::Killed { reason: "the launcher died".into() };
+                }
+            },
+            inc = conn.read(), if client => match inc {
+                Ok(Incoming::Closed) | Err(_) => {
+                    client = false;
+                    entry.kill("agentctl disconnected");
+                }
+                Ok(_) => {
+                    let _ = conn.take_fds();
+                }
+            },
+            _ = async { if let Some(d) = deadline { sleep_until(d).await } }, if deadline.is_some() && !wall_fired => {
+                wall_fired = true;
+                let w = wall.unwrap_or_default();
+                entry.kill(&format!("wall-clock limit of {}s reached", w.as_secs()));
+            }
+        }
+    };
+    let status = entry.final_status(status);
+    finish(&state, &entry, status.clone()).await;
+    if client {
+        let _ = conn.send(&Response::Exited { run: entry.id.clone(), status }).await;
+    }
+    let _ = launched.child.wait().await;
+}
+
+/// Records the end of a run and removes its cgroup and staging directory.
+async fn finish(state: &State, entry: &Arc<RunEntry>, status: ExitStatus) {
+    tracing::info!(run = %entry.id, status = ?status, "run ended");
+    entry.update(|i| {
+        i.state = RunState::Exited;
+        i.exit = Some(status);
+    });
+    let run_dir = state.runs_dir().join(&entry.id);
+    write_state(&run_dir, &entry.info());
+    let cg = entry.cgroup.clone();
+    let staging = run_dir.join("root");
+    let id = entry.id.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = cg.remove(CLEANUP_PATIENCE) {
+            tracing::warn!(run = %id, error = %e, "cannot remove the run's cgroup");
+        }
+        let _ = std::fs::remove_dir(&staging);
+    })
+    .await;
+}
+
+/// Kills and records runs a previous daemon left behind (it died or was killed): nothing runs
+/// unsupervised.
+pub async fn reap_leftovers(state: &State) {
+    for id in state.cgroups.existing_runs() {
+        let cg = state.cgroups.existing(&id);
+        tracing::warn!(run = %id, "found a run left by a previous agentd: killing it");
+        let _ = cg.kill();
+        let run_dir = state.runs_dir().join(&id);
+        let info = std::fs::read(run_dir.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RunInfo>(&b).ok());
+        if let Some(mut info) = info {
+            info.state = RunState::Lost;
+            info.exit = Some(ExitStatus::Lost);
+            write_state(&run_dir, &info);
+            state.registry.insert(Arc::new(RunEntry::new(info, cg.clone(), String::new())));
+        }
+        let _ = tokio::task::spawn_blocking(move || cg.remove(CLEANUP_PATIENCE)).await;
+        let _ = std::fs::remove_dir(run_dir.join("root"));
+    }
+}

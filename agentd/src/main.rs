@@ -1,0 +1,90 @@
+//! `agentd`: the daemon's command line. Also the launcher's entry (`agentd __launch`, started by
+//! the daemon itself, never by a user).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use agentd::config::{Config, FileConfig, Flags, DEFAULT_CONFIG};
+use agentd::launch;
+
+/// The agentd daemon: launches coding agents in kernel-enforced sandboxes and serves agentctl.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Control socket path.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// State directory (runs, audit logs, lock).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// A policy directory searched after /etc/agentd/policies (repeatable).
+    #[arg(long, value_name = "DIR")]
+    policy_dir: Vec<PathBuf>,
+    /// Config file (default /etc/agentd/agentd.toml, optional).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level or filter (error, warn, info, debug, trace; RUST_LOG also works).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Write `ready` to this inherited file descriptor once the socket listens.
+    #[arg(long, value_name = "FD")]
+    ready_fd: Option<i32>,
+}
+
+fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == launch::LAUNCHER_ARG) {
+        let code = launch::helper::main();
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("agentd must run as root (it builds namespaces, mounts and cgroups for each run); start it with sudo or as the agentd service");
+    }
+    let (config_path, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let file = FileConfig::load(&config_path, explicit)?;
+    let config = Config::merge(
+        file,
+        Flags {
+            socket: cli.socket,
+            state_dir: cli.state_dir,
+            policy_dir: cli.policy_dir,
+            log_level: cli.log_level,
+        },
+    );
+    init_logging(config.log_level.as_deref());
+    let ready = cli
+        .ready_fd
+        .map(agentd::sys::process::take_inherited)
+        .transpose()
+        .context("--ready-fd is not an open file descriptor")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(agentd::daemon::run(config, ready))
+}
+
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,100 @@
+//! The new mount API (Linux 5.2+/5.12+): `open_tree`, `move_mount`, `mount_setattr`.
+//!
+//! It lets the launcher build the run's filesystem view from file descriptors instead of path
+//! strings: a bind source is opened once (with the caller's filesystem identity, see
+//! [`super::creds`]), its flags are set recursively on the detached copy, and it is attached at a
+//! target opened without following symlinks.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use super::check;
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC)`: a detached
+/// recursive copy of the mount tree at `path` (follows symlinks in `path`, as the caller's
+/// current filesystem identity resolves it).
+pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
+    let p = cstr(path)?;
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: `p` is a valid NUL-terminated string that outlives the call; the kernel returns a
+    // new fd or -1 and touches no memory of ours besides reading the path.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) };
+    let fd = check(ret)?;
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("fd out of range"))?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets `attr_set` (MOUNT_ATTR_*) recursively on the detached tree `tree`.
+pub fn set_attr_recursive(tree: BorrowedFd<'_>, attr_set: u64) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: `attr` is a properly initialised `mount_attr` whose size we pass; `empty` is a valid
+    // C string; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// Attaches the detached tree `tree` on the object `target` refers to (an `O_PATH` fd).
+pub fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    let empty = c"";
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both fds are valid for the duration of the call; `empty` is a valid C string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// Opens `rel` beneath `root` as an `O_PATH` fd without following any symlink and without
+/// leaving `root` (`openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`).
+pub fn open_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let p = cstr(rel)?;
+    // SAFETY: `open_how` is a plain C struct for which all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `p` and `how` are valid for the call and their sizes are passed; the kernel
+    // returns a new fd or -1.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            p.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    let fd = check(ret)?;
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("fd out of range"))?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
