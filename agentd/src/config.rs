@@ -90,7 +90,8 @@ mod tests {
     #[test]
     fn flags_override_file_and_system_dir_comes_first() {
         let file: FileConfig =
-            toml::from_str("socket = \"/a.sock\"\npolicy_dir = \"/p\"\nstate_dir = \"/s\"").unwrap();
+            toml::from_str("socket = \"/a.sock\"\npolicy_dir = \"/p\"\nstate_dir = \"/s\"")
+                .unwrap();
         let c = Config::merge(
             file,
             Flags {
@@ -100,7 +101,10 @@ mod tests {
         );
         assert_eq!(c.socket, PathBuf::from("/b.sock"));
         assert_eq!(c.state_dir, PathBuf::from("/s"));
-        assert_eq!(c.policy_dirs, vec![PathBuf::from(SYSTEM_POLICY_DIR), "/p".into()]);
+        assert_eq!(
+            c.policy_dirs,
+            vec![PathBuf::from(SYSTEM_POLICY_DIR), "/p".into()]
+        );
     }
 
     #[test]

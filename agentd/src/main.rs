@@ -35,7 +35,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|a| a == launch::LAUNCHER_ARG) {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == launch::LAUNCHER_ARG)
+    {
         let code = launch::helper::main();
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -86,5 +89,8 @@ fn init_logging(level: Option<&str>) {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

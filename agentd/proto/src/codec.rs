@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn decode_request_rejects_unknown_fields_and_types() {
         assert!(matches!(
-            decode_request(br#"{"v":1,"req":{"type":"ps","x":1}}"#),
+            decode_request(br#"{"v":1,"req":{"type":"kill","run":"a","x":1}}"#),
             Err(FrameError::Malformed(_))
         ));
         assert!(matches!(

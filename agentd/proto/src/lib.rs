@@ -110,9 +110,16 @@ pub enum Response {
         pid: i32,
     },
     /// The run ended.
-    Exited { run: String, status: ExitStatus },
-    Runs { runs: Vec<RunInfo> },
-    Run { run: RunInfo },
+    Exited {
+        run: String,
+        status: ExitStatus,
+    },
+    Runs {
+        runs: Vec<RunInfo>,
+    },
+    Run {
+        run: RunInfo,
+    },
     Ok,
     Error(ErrorBody),
 }
@@ -121,12 +128,21 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExitStatus {
-    Code { code: i32 },
-    Signal { signal: i32 },
+    Code {
+        code: i32,
+    },
+    Signal {
+        signal: i32,
+    },
     /// The command could not be executed (errno from execve).
-    ExecFailed { errno: i32, message: String },
+    ExecFailed {
+        errno: i32,
+        message: String,
+    },
     /// The run was killed because of a limit or by a user; `reason` says which.
-    Killed { reason: String },
+    Killed {
+        reason: String,
+    },
     /// The daemon lost track of the run (it restarted while the run was live).
     Lost,
 }

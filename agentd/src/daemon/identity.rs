@@ -54,7 +54,9 @@ pub fn is_inside_a_run(caller: &Caller, is_run: impl Fn(&str) -> bool) -> bool {
 /// kernel still checks every access as their uid), else from the passwd database.
 pub fn vars_for(caller: &Caller, env: &[(String, String)], workspace: PathBuf) -> Vars {
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let pw = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(caller.uid)).ok().flatten();
+    let pw = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(caller.uid))
+        .ok()
+        .flatten();
     let home = get("HOME")
         .map(PathBuf::from)
         .filter(|h| h.is_absolute())
@@ -64,7 +66,11 @@ pub fn vars_for(caller: &Caller, env: &[(String, String)], workspace: PathBuf) -
         .filter(|u| !u.is_empty())
         .or_else(|| pw.as_ref().map(|p| p.name.clone()))
         .unwrap_or_else(|| caller.uid.to_string());
-    Vars { home, workspace, user }
+    Vars {
+        home,
+        workspace,
+        user,
+    }
 }
 
 /// Checks the workspace and loads the policy, both with the caller's filesystem identity.
@@ -82,8 +88,12 @@ pub async fn load_policy(
     std::thread::spawn(move || {
         let _ = tx.send(load_as(&caller, &loader, &name, &env, workspace));
     });
-    rx.await
-        .unwrap_or_else(|_| Err(ErrorBody::new(ErrorCode::Internal, "policy loader thread died")))
+    rx.await.unwrap_or_else(|_| {
+        Err(ErrorBody::new(
+            ErrorCode::Internal,
+            "policy loader thread died",
+        ))
+    })
 }
 
 fn load_as(
@@ -93,8 +103,12 @@ fn load_as(
     env: &[(String, String)],
     workspace: PathBuf,
 ) -> Result<(Policy, Vars), ErrorBody> {
-    creds::assume_fs_identity(caller.uid, caller.gid, &caller.groups)
-        .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot take the caller's identity: {e}")))?;
+    creds::assume_fs_identity(caller.uid, caller.gid, &caller.groups).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("cannot take the caller's identity: {e}"),
+        )
+    })?;
     let workspace = check_workspace(&workspace)?;
     let vars = vars_for(caller, env, workspace);
     let policy = loader.load(name, &vars).map_err(|e| {
@@ -109,15 +123,26 @@ fn load_as(
 
 fn check_workspace(ws: &Path) -> Result<PathBuf, ErrorBody> {
     let bad = |m: String| {
-        ErrorBody::new(ErrorCode::InvalidRequest, m).with_hint("pass an existing directory you own with --workspace")
+        ErrorBody::new(ErrorCode::InvalidRequest, m)
+            .with_hint("pass an existing directory you own with --workspace")
     };
     if !ws.is_absolute() {
-        return Err(bad(format!("workspace {} is not an absolute path", ws.display())));
+        return Err(bad(format!(
+            "workspace {} is not an absolute path",
+            ws.display()
+        )));
     }
-    let canon = std::fs::canonicalize(ws)
-        .map_err(|e| bad(format!("workspace {} does not exist or is not reachable: {e}", ws.display())))?;
+    let canon = std::fs::canonicalize(ws).map_err(|e| {
+        bad(format!(
+            "workspace {} does not exist or is not reachable: {e}",
+            ws.display()
+        ))
+    })?;
     if !canon.is_dir() {
-        return Err(bad(format!("workspace {} is not a directory", ws.display())));
+        return Err(bad(format!(
+            "workspace {} is not a directory",
+            ws.display()
+        )));
     }
     Ok(canon)
 }

@@ -42,9 +42,11 @@ impl State {
 pub async fn run(config: Config, ready: Option<OwnedFd>) -> Result<()> {
     let _lock = lock_state_dir(&config.state_dir)?;
     let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let cgroups = Cgroups::detect(&config.cgroup_root, &self_cgroup)
-        .context("no usable cgroup hierarchy")?;
-    cgroups.init(std::process::id()).context("cannot prepare the run cgroups")?;
+    let cgroups =
+        Cgroups::detect(&config.cgroup_root, &self_cgroup).context("no usable cgroup hierarchy")?;
+    cgroups
+        .init(std::process::id())
+        .context("cannot prepare the run cgroups")?;
     tracing::info!(layout = ?cgroups.layout, "cgroups ready");
     let state = Arc::new(State {
         config,
@@ -67,7 +69,10 @@ pub async fn run(config: Config, ready: Option<OwnedFd>) -> Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
@@ -114,9 +119,11 @@ fn bind(path: &Path) -> Result<UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("another agentd is listening on {}", path.display());
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .with_context(|| format!("cannot chmod {}", path.display()))?;
     Ok(listener)

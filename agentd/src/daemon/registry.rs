@@ -13,6 +13,7 @@ use crate::launch::cgroup::RunCgroup;
 const KEEP_FINISHED: usize = 256;
 
 /// One run, live or finished.
+#[derive(Debug)]
 pub struct RunEntry {
     pub id: String,
     pub owner: u32,
@@ -48,7 +49,10 @@ impl RunEntry {
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(lock(&self.info).state, RunState::Starting | RunState::Running)
+        matches!(
+            lock(&self.info).state,
+            RunState::Starting | RunState::Running
+        )
     }
 
     /// Kills every process of the run; the first reason given is the one reported.
@@ -130,13 +134,19 @@ impl Registry {
         let runs = lock(&self.runs);
         let matches: Vec<&Arc<RunEntry>> = match runs.get(prefix) {
             Some(exact) => vec![exact],
-            None => runs.values().filter(|r| !prefix.is_empty() && r.id.starts_with(prefix)).collect(),
+            None => runs
+                .values()
+                .filter(|r| !prefix.is_empty() && r.id.starts_with(prefix))
+                .collect(),
         };
         let run = match matches.as_slice() {
             [one] => (*one).clone(),
             [] => {
-                return Err(ErrorBody::new(ErrorCode::NoSuchRun, format!("no run matches `{prefix}`"))
-                    .with_hint("`agentctl ps` lists your runs"))
+                return Err(ErrorBody::new(
+                    ErrorCode::NoSuchRun,
+                    format!("no run matches `{prefix}`"),
+                )
+                .with_hint("`agentctl ps` lists your runs"))
             }
             _ => {
                 return Err(ErrorBody::new(
@@ -149,7 +159,10 @@ impl Registry {
         if !asker.may_act_on(&run) {
             return Err(ErrorBody::new(
                 ErrorCode::PermissionDenied,
-                format!("permission denied: run {} belongs to uid {}", run.id, run.owner),
+                format!(
+                    "permission denied: run {} belongs to uid {}",
+                    run.id, run.owner
+                ),
             )
             .with_hint("only a run's owner or root may act on it"));
         }
@@ -157,7 +170,11 @@ impl Registry {
     }
 
     pub fn live(&self) -> Vec<Arc<RunEntry>> {
-        lock(&self.runs).values().filter(|r| r.is_live()).cloned().collect()
+        lock(&self.runs)
+            .values()
+            .filter(|r| r.is_live())
+            .cloned()
+            .collect()
     }
 
     pub fn kill_all(&self, reason: &str) {
@@ -185,7 +202,11 @@ mod tests {
                 exit: None,
                 detail: None,
             },
-            RunCgroup { v2: None, v1: vec![] },
+            RunCgroup {
+                v2: None,
+                v1: vec![],
+                v2_limits: false,
+            },
             String::new(),
         ))
     }
@@ -235,6 +256,9 @@ mod tests {
                 reason: "wall-clock limit 1s reached".into()
             }
         );
-        assert_eq!(e.final_status(ExitStatus::Code { code: 0 }), ExitStatus::Code { code: 0 });
+        assert_eq!(
+            e.final_status(ExitStatus::Code { code: 0 }),
+            ExitStatus::Code { code: 0 }
+        );
     }
 }

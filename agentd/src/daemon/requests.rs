@@ -48,8 +48,11 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
         };
         if inside {
             let _ = conn.take_fds();
-            let body = ErrorBody::new(ErrorCode::PermissionDenied, "requests from inside a run are refused")
-                .with_hint("an agent may not control agentd");
+            let body = ErrorBody::new(
+                ErrorCode::PermissionDenied,
+                "requests from inside a run are refused",
+            )
+            .with_hint("an agent may not control agentd");
             if conn.send_error(body).await.is_err() {
                 return;
             }
@@ -79,7 +82,11 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
             let usage = entry.cgroup.usage();
             let mut info = entry.info();
             info.detail = Some(RunDetail {
-                pids: if entry.is_live() { entry.cgroup.pids() } else { vec![] },
+                pids: if entry.is_live() {
+                    entry.cgroup.pids()
+                } else {
+                    vec![]
+                },
                 cgroup: entry.cgroup.describe(),
                 cpu_seconds: usage.cpu_seconds,
                 memory_peak_bytes: usage.memory_peak,
@@ -90,7 +97,10 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
         }),
         Request::Kill { run } => state.registry.find(&run, asker).and_then(|entry| {
             if !entry.is_live() {
-                return Err(ErrorBody::new(ErrorCode::InvalidRequest, format!("run {} has already ended", entry.id)));
+                return Err(ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    format!("run {} has already ended", entry.id),
+                ));
             }
             tracing::info!(run = %entry.id, by = caller.uid, "kill requested");
             entry.kill(&format!("killed by uid {}", caller.uid));
@@ -98,14 +108,29 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
         }),
         Request::Signal { run, signal } => state.registry.find(&run, asker).and_then(|entry| {
             let sig = Signal::try_from(signal).map_err(|_| {
-                ErrorBody::new(ErrorCode::InvalidRequest, format!("{signal} is not a signal number"))
+                ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    format!("{signal} is not a signal number"),
+                )
             })?;
-            let pid = entry.info().pid.filter(|_| entry.is_live()).ok_or_else(|| {
-                ErrorBody::new(ErrorCode::InvalidRequest, format!("run {} is not running", entry.id))
-            })?;
+            let pid = entry
+                .info()
+                .pid
+                .filter(|_| entry.is_live())
+                .ok_or_else(|| {
+                    ErrorBody::new(
+                        ErrorCode::InvalidRequest,
+                        format!("run {} is not running", entry.id),
+                    )
+                })?;
             kill(Pid::from_raw(pid), sig)
                 .map(|()| Response::Ok)
-                .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot signal run {}: {e}", entry.id)))
+                .map_err(|e| {
+                    ErrorBody::new(
+                        ErrorCode::Internal,
+                        format!("cannot signal run {}: {e}", entry.id),
+                    )
+                })
         }),
         Request::Run(_) => Err(ErrorBody::new(ErrorCode::Internal, "run handled elsewhere")),
     };

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentd_policy::{Loader, Policy};
-use agentd_proto::{ErrorBody, ErrorCode, ExitStatus, Response, RunInfo, RunRequest, RunState, Stdio};
+use agentd_proto::{
+    ErrorBody, ErrorCode, ExitStatus, Response, RunInfo, RunRequest, RunState, Stdio,
+};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::conn::{Conn, Incoming};
@@ -51,30 +53,51 @@ struct Prepared {
     launched: launch::Launched,
 }
 
-async fn prepare(state: &Arc<State>, caller: &Caller, req: &RunRequest, fds: Vec<OwnedFd>) -> Result<Prepared, ErrorBody> {
+async fn prepare(
+    state: &Arc<State>,
+    caller: &Caller,
+    req: &RunRequest,
+    fds: Vec<OwnedFd>,
+) -> Result<Prepared, ErrorBody> {
     let stdio = check_stdio(req.stdio, fds)?;
     if req.argv.is_empty() {
-        return Err(err(ErrorCode::InvalidRequest, "no command given").with_hint("agentctl run -- COMMAND [ARGS...]"));
+        return Err(err(ErrorCode::InvalidRequest, "no command given")
+            .with_hint("agentctl run -- COMMAND [ARGS...]"));
     }
     let loader = Loader::new(state.config.policy_dirs.clone());
     let name = req.policy.clone().unwrap_or_else(|| "default".into());
     let name = absolutize(&name, &req.cwd);
-    let (policy, vars) =
-        identity::load_policy(caller, loader, name, req.env.clone(), PathBuf::from(&req.workspace)).await?;
+    let (policy, vars) = identity::load_policy(
+        caller,
+        loader,
+        name,
+        req.env.clone(),
+        PathBuf::from(&req.workspace),
+    )
+    .await?;
     let id = new_run_id(state);
     let limits = policy.resources;
-    let cgroup = state
-        .cgroups
-        .create(&id, &limits)
-        .map_err(|e| err(ErrorCode::Unsupported, format!("cannot create the run's cgroup: {e}")))?;
+    let cgroup = state.cgroups.create(&id, &limits).map_err(|e| {
+        err(
+            ErrorCode::Unsupported,
+            format!("cannot create the run's cgroup: {e}"),
+        )
+    })?;
     let run_dir = state.runs_dir().join(&id);
     let staging = run_dir.join("root");
     let cleanup_cg = |cg: &crate::launch::cgroup::RunCgroup| {
         let _ = cg.remove(Duration::ZERO);
     };
-    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&staging) {
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&staging)
+    {
         cleanup_cg(&cgroup);
-        return Err(err(ErrorCode::Internal, format!("cannot create {}: {e}", staging.display())));
+        return Err(err(
+            ErrorCode::Internal,
+            format!("cannot create {}: {e}", staging.display()),
+        ));
     }
     let spec = plan(PlanInput {
         run_id: &id,
@@ -114,12 +137,26 @@ async fn prepare(state: &Arc<State>, caller: &Caller, req: &RunRequest, fds: Vec
     let launched = match launch::spawn(&spec, stdio).await {
         Ok(l) => l,
         Err(e) => {
-            finish(state, &entry, ExitStatus::Killed { reason: e.to_string() }).await;
-            return Err(err(ErrorCode::Internal, format!("cannot start the launcher: {e}")));
+            finish(
+                state,
+                &entry,
+                ExitStatus::Killed {
+                    reason: e.to_string(),
+                },
+            )
+            .await;
+            return Err(err(
+                ErrorCode::Internal,
+                format!("cannot start the launcher: {e}"),
+            ));
         }
     };
     tracing::info!(run = %id, uid = caller.uid, policy = %policy.name, argv = ?req.argv, "run launching");
-    Ok(Prepared { entry, policy, launched })
+    Ok(Prepared {
+        entry,
+        policy,
+        launched,
+    })
 }
 
 /// Relative policy paths are the caller's, relative to their working directory.
@@ -135,13 +172,20 @@ fn absolutize(name: &str, cwd: &str) -> String {
 fn check_stdio(stdio: Stdio, fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], ErrorBody> {
     let bad = |m: &str| err(ErrorCode::InvalidRequest, m.to_string()).with_hint("use agentctl run");
     if fds.len() != stdio.fd_count() {
-        return Err(bad(&format!("expected {} file descriptors with the run request, got {}", stdio.fd_count(), fds.len())));
+        return Err(bad(&format!(
+            "expected {} file descriptors with the run request, got {}",
+            stdio.fd_count(),
+            fds.len()
+        )));
     }
     for fd in &fds {
-        let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|_| bad("unreadable file descriptor"))?;
+        let st =
+            nix::sys::stat::fstat(fd.as_fd()).map_err(|_| bad("unreadable file descriptor"))?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
         let ok = match stdio {
-            Stdio::Pty => kind == SFlag::S_IFCHR && PTY_MAJORS.contains(&nix::sys::stat::major(st.st_rdev)),
+            Stdio::Pty => {
+                kind == SFlag::S_IFCHR && PTY_MAJORS.contains(&nix::sys::stat::major(st.st_rdev))
+            }
             Stdio::Pipes => kind == SFlag::S_IFIFO,
         };
         if !ok {
@@ -151,7 +195,10 @@ fn check_stdio(stdio: Stdio, fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], ErrorBod
     match stdio {
         Stdio::Pty => {
             let slave = fds.into_iter().next().ok_or_else(|| bad("missing pty"))?;
-            let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| err(ErrorCode::Internal, format!("dup: {e}")));
+            let dup = |fd: &OwnedFd| {
+                fd.try_clone()
+                    .map_err(|e| err(ErrorCode::Internal, format!("dup: {e}")))
+            };
             Ok([dup(&slave)?, dup(&slave)?, slave])
         }
         Stdio::Pipes => {
@@ -179,7 +226,10 @@ fn new_run_id(state: &State) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Writes `state.json` atomically (temp file + rename).
@@ -195,7 +245,11 @@ fn write_state(run_dir: &Path, info: &RunInfo) {
 }
 
 async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
-    let Prepared { entry, policy, mut launched } = p;
+    let Prepared {
+        entry,
+        policy,
+        mut launched,
+    } = p;
     let first = timeout(LAUNCH_TIMEOUT, launched.next_event()).await;
     match first {
         Ok(Some(HelperEvent::Started { agent_pid, .. })) => {
@@ -216,21 +270,42 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
         Ok(Some(HelperEvent::ExecFailed { errno, message })) => {
             let status = ExitStatus::ExecFailed { errno, message };
             finish(&state, &entry, status.clone()).await;
-            let _ = conn.send(&Response::Exited { run: entry.id.clone(), status }).await;
+            let _ = conn
+                .send(&Response::Exited {
+                    run: entry.id.clone(),
+                    status,
+                })
+                .await;
             let _ = launched.child.wait().await;
             return;
         }
         other => {
             let message = match other {
                 Ok(Some(HelperEvent::SetupFailed { message })) => message,
-                Err(_) => format!("building the sandbox took longer than {}s", LAUNCH_TIMEOUT.as_secs()),
+                Err(_) => format!(
+                    "building the sandbox took longer than {}s",
+                    LAUNCH_TIMEOUT.as_secs()
+                ),
                 _ => "the launcher exited unexpectedly".to_string(),
             };
             entry.kill("launch failed");
             let _ = launched.child.kill().await;
-            finish(&state, &entry, ExitStatus::Killed { reason: message.clone() }).await;
-            let code = if message.starts_with("landlock") { ErrorCode::Unsupported } else { ErrorCode::InvalidRequest };
-            let _ = conn.send_error(err(code, format!("cannot start the run: {message}"))).await;
+            finish(
+                &state,
+                &entry,
+                ExitStatus::Killed {
+                    reason: message.clone(),
+                },
+            )
+            .await;
+            let code = if message.starts_with("landlock") {
+                ErrorCode::Unsupported
+            } else {
+                ErrorCode::InvalidRequest
+            };
+            let _ = conn
+                .send_error(err(code, format!("cannot start the run: {message}")))
+                .await;
             return;
         }
     }
@@ -267,7 +342,12 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
     let status = entry.final_status(status);
     finish(&state, &entry, status.clone()).await;
     if client {
-        let _ = conn.send(&Response::Exited { run: entry.id.clone(), status }).await;
+        let _ = conn
+            .send(&Response::Exited {
+                run: entry.id.clone(),
+                status,
+            })
+            .await;
     }
     let _ = launched.child.wait().await;
 }
@@ -308,7 +388,9 @@ pub async fn reap_leftovers(state: &State) {
             info.state = RunState::Lost;
             info.exit = Some(ExitStatus::Lost);
             write_state(&run_dir, &info);
-            state.registry.insert(Arc::new(RunEntry::new(info, cg.clone(), String::new())));
+            state
+                .registry
+                .insert(Arc::new(RunEntry::new(info, cg.clone(), String::new())));
         }
         let _ = tokio::task::spawn_blocking(move || cg.remove(CLEANUP_PATIENCE)).await;
         let _ = std::fs::remove_dir(run_dir.join("root"));

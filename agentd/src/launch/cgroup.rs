@@ -39,8 +39,13 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
-    Unified { base: PathBuf },
-    Hybrid { unified: Option<PathBuf>, v1: Vec<(String, PathBuf)> },
+    Unified {
+        base: PathBuf,
+    },
+    Hybrid {
+        unified: Option<PathBuf>,
+        v1: Vec<(String, PathBuf)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +60,9 @@ pub struct RunCgroup {
     pub v2: Option<PathBuf>,
     /// v1 directories by controller name.
     pub v1: Vec<(String, PathBuf)>,
+    /// The v2 directory carries the controllers (unified layout); in a hybrid layout it only
+    /// gives `cgroup.kill` and `cgroup.freeze`.
+    pub v2_limits: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -78,10 +86,15 @@ impl Cgroups {
             } else {
                 root.join(own)
             };
-            return Ok(Cgroups { layout: Layout::Unified { base } });
+            return Ok(Cgroups {
+                layout: Layout::Unified { base },
+            });
         }
         let unified = root.join("unified");
-        let unified = unified.join("cgroup.procs").exists().then(|| unified.join("agentd"));
+        let unified = unified
+            .join("cgroup.procs")
+            .exists()
+            .then(|| unified.join("agentd"));
         let mut v1: Vec<(String, PathBuf)> = Vec::new();
         for c in V1_CONTROLLERS {
             let dir = root.join(c);
@@ -99,7 +112,9 @@ impl Cgroups {
                 source: io::Error::new(io::ErrorKind::NotFound, "no cgroup hierarchy found"),
             });
         }
-        Ok(Cgroups { layout: Layout::Hybrid { unified, v1 } })
+        Ok(Cgroups {
+            layout: Layout::Hybrid { unified, v1 },
+        })
     }
 
     /// Creates the base directories; on a unified host, moves the daemon out of the way and
@@ -132,10 +147,12 @@ impl Cgroups {
             Layout::Unified { base } => RunCgroup {
                 v2: Some(base.join("runs").join(id)),
                 v1: vec![],
+                v2_limits: true,
             },
             Layout::Hybrid { unified, v1 } => RunCgroup {
                 v2: unified.as_ref().map(|u| u.join(id)),
                 v1: v1.iter().map(|(c, p)| (c.clone(), p.join(id))).collect(),
+                v2_limits: false,
             },
         }
     }
@@ -157,7 +174,11 @@ impl Cgroups {
     pub fn existing_runs(&self) -> Vec<String> {
         let bases: Vec<PathBuf> = match &self.layout {
             Layout::Unified { base } => vec![base.join("runs")],
-            Layout::Hybrid { unified, v1 } => unified.iter().chain(v1.iter().map(|(_, p)| p)).cloned().collect(),
+            Layout::Hybrid { unified, v1 } => unified
+                .iter()
+                .chain(v1.iter().map(|(_, p)| p))
+                .cloned()
+                .collect(),
         };
         let mut ids: Vec<String> = bases
             .iter()
@@ -204,7 +225,10 @@ impl RunCgroup {
     }
 
     fn v1_dir(&self, controller: &str) -> Option<&PathBuf> {
-        self.v1.iter().find(|(c, _)| c == controller).map(|(_, p)| p)
+        self.v1
+            .iter()
+            .find(|(c, _)| c == controller)
+            .map(|(_, p)| p)
     }
 
     /// The `cgroup.procs` files the run's init writes itself into.
@@ -214,7 +238,10 @@ impl RunCgroup {
 
     /// A short description for `inspect`.
     pub fn describe(&self) -> String {
-        self.dirs().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
+        self.dirs()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn write(path: PathBuf, value: &str) -> Result<(), CgroupError> {
@@ -223,7 +250,7 @@ impl RunCgroup {
 
     fn apply_limits(&self, r: &Resources) -> Result<(), CgroupError> {
         let quota = r.cpu.map(|c| cpu_quota_us(c).to_string());
-        if self.v1.is_empty() {
+        if self.v2_limits {
             let Some(d) = &self.v2 else { return Ok(()) };
             if let Some(m) = r.memory {
                 Self::write(d.join("memory.max"), &m.to_string())?;
@@ -264,7 +291,10 @@ impl RunCgroup {
         if let Some(c) = missing.first() {
             return Err(CgroupError {
                 path: c.to_string(),
-                source: io::Error::new(io::ErrorKind::Unsupported, "controller not available on this host"),
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "controller not available on this host",
+                ),
             });
         }
         Ok(())
@@ -272,7 +302,9 @@ impl RunCgroup {
 
     /// Host pids of every process in the run.
     pub fn pids(&self) -> Vec<i32> {
-        let Some(d) = self.dirs().next() else { return vec![] };
+        let Some(d) = self.dirs().next() else {
+            return vec![];
+        };
         fs::read_to_string(d.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
@@ -293,7 +325,10 @@ impl RunCgroup {
             Self::write(f.join("freezer.state"), "FROZEN")?;
         }
         for pid in self.pids() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(f) = freezer {
             Self::write(f.join("freezer.state"), "THAWED")?;
@@ -315,11 +350,17 @@ impl RunCgroup {
             u.memory_current = read_u64(d.join("memory.current"));
         }
         if let Some(d) = self.v1_dir("cpuacct") {
-            u.cpu_seconds = u.cpu_seconds.or(read_u64(d.join("cpuacct.usage")).map(|ns| ns as f64 / 1e9));
+            u.cpu_seconds = u
+                .cpu_seconds
+                .or(read_u64(d.join("cpuacct.usage")).map(|ns| ns as f64 / 1e9));
         }
         if let Some(d) = self.v1_dir("memory") {
-            u.memory_peak = u.memory_peak.or(read_u64(d.join("memory.max_usage_in_bytes")));
-            u.memory_current = u.memory_current.or(read_u64(d.join("memory.usage_in_bytes")));
+            u.memory_peak = u
+                .memory_peak
+                .or(read_u64(d.join("memory.max_usage_in_bytes")));
+            u.memory_current = u
+                .memory_current
+                .or(read_u64(d.join("memory.usage_in_bytes")));
         }
         u
     }

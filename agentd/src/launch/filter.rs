@@ -15,17 +15,41 @@ const ENOSYS: i32 = libc::ENOSYS;
 
 /// Syscalls denied outright: (name, errno, reason).
 pub const DENY: &[(&str, i32, &str)] = &[
-    ("io_uring_setup", ENOSYS, "ring ops bypass seccomp; runtimes fall back to epoll"),
+    (
+        "io_uring_setup",
+        ENOSYS,
+        "ring ops bypass seccomp; runtimes fall back to epoll",
+    ),
     ("io_uring_enter", ENOSYS, "ring ops bypass seccomp"),
     ("io_uring_register", ENOSYS, "ring ops bypass seccomp"),
     ("ptrace", EPERM, "reading or steering other processes"),
-    ("process_vm_readv", EPERM, "reading another process's memory"),
-    ("process_vm_writev", EPERM, "writing another process's memory"),
+    (
+        "process_vm_readv",
+        EPERM,
+        "reading another process's memory",
+    ),
+    (
+        "process_vm_writev",
+        EPERM,
+        "writing another process's memory",
+    ),
     ("kcmp", EPERM, "probing other processes' kernel objects"),
-    ("pidfd_getfd", EPERM, "stealing file descriptors from other processes"),
+    (
+        "pidfd_getfd",
+        EPERM,
+        "stealing file descriptors from other processes",
+    ),
     ("bpf", EPERM, "kernel attack surface"),
-    ("perf_event_open", EPERM, "kernel attack surface, side channels"),
-    ("userfaultfd", EPERM, "race-widening primitive for kernel exploits"),
+    (
+        "perf_event_open",
+        EPERM,
+        "kernel attack surface, side channels",
+    ),
+    (
+        "userfaultfd",
+        EPERM,
+        "race-widening primitive for kernel exploits",
+    ),
     ("keyctl", EPERM, "the kernel keyring is not namespaced"),
     ("add_key", EPERM, "the kernel keyring is not namespaced"),
     ("request_key", EPERM, "the kernel keyring is not namespaced"),
@@ -40,8 +64,16 @@ pub const DENY: &[(&str, i32, &str)] = &[
     ("move_mount", ENOSYS, "new mount API"),
     ("open_tree", ENOSYS, "new mount API"),
     ("mount_setattr", ENOSYS, "new mount API"),
-    ("open_by_handle_at", EPERM, "bypasses path-based access control (shocker)"),
-    ("name_to_handle_at", EPERM, "file handles bypass path-based access control"),
+    (
+        "open_by_handle_at",
+        EPERM,
+        "bypasses path-based access control (shocker)",
+    ),
+    (
+        "name_to_handle_at",
+        EPERM,
+        "file handles bypass path-based access control",
+    ),
     ("kexec_load", EPERM, "replacing the kernel"),
     ("kexec_file_load", EPERM, "replacing the kernel"),
     ("init_module", EPERM, "loading kernel code"),
@@ -66,9 +98,17 @@ pub const DENY: &[(&str, i32, &str)] = &[
     ("mbind", EPERM, "NUMA control"),
     ("migrate_pages", EPERM, "NUMA control of other processes"),
     ("set_mempolicy", EPERM, "NUMA control"),
-    ("unshare", EPERM, "new namespaces (user namespaces are an LPE gateway)"),
+    (
+        "unshare",
+        EPERM,
+        "new namespaces (user namespaces are an LPE gateway)",
+    ),
     ("setns", EPERM, "joining other namespaces"),
-    ("clone3", ENOSYS, "flags are in memory, uncheckable; libc falls back to clone"),
+    (
+        "clone3",
+        ENOSYS,
+        "flags are in memory, uncheckable; libc falls back to clone",
+    ),
     ("lookup_dcookie", EPERM, "kernel attack surface"),
     ("nfsservctl", EPERM, "obsolete"),
 ];
@@ -127,8 +167,12 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
     let sys = |n: &str| ScmpSyscall::from_name(n).map_err(err);
 
     for flag in CLONE_NS_FLAGS {
-        ctx.add_rule_conditional(deny, sys("clone")?, &[cmp(0, ScmpCompareOp::MaskedEqual(flag), flag)])
-            .map_err(err)?;
+        ctx.add_rule_conditional(
+            deny,
+            sys("clone")?,
+            &[cmp(0, ScmpCompareOp::MaskedEqual(flag), flag)],
+        )
+        .map_err(err)?;
     }
     // Terminal injection (CVE-2017-5226, CVE-2023-28100): compare the low 32 bits only.
     for req in [libc::TIOCSTI, libc::TIOCLINUX] {
@@ -145,8 +189,12 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
         ctx.add_rule_conditional(no_family, socket, &[cmp(0, ScmpCompareOp::Equal, family)])
             .map_err(err)?;
     }
-    ctx.add_rule_conditional(no_family, socket, &[cmp(0, ScmpCompareOp::Greater, AF_NETLINK)])
-        .map_err(err)?;
+    ctx.add_rule_conditional(
+        no_family,
+        socket,
+        &[cmp(0, ScmpCompareOp::Greater, AF_NETLINK)],
+    )
+    .map_err(err)?;
     // Raw and packet sockets; MPTCP escapes Landlock's TCP rules.
     // 10 = SOCK_PACKET (obsolete packet sockets; libc deprecates the constant).
     for ty in [libc::SOCK_RAW as u64, 10] {
@@ -166,7 +214,11 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
                 socket,
                 &[
                     cmp(0, ScmpCompareOp::Equal, family),
-                    cmp(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), libc::SOCK_DGRAM as u64),
+                    cmp(
+                        1,
+                        ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK),
+                        libc::SOCK_DGRAM as u64,
+                    ),
                 ],
             )
             .map_err(err)?;
@@ -176,7 +228,11 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
         ctx.add_rule_conditional(
             deny,
             sys("personality")?,
-            &[cmp(0, ScmpCompareOp::MaskedEqual(bit | PERSONALITY_QUERY_BIT), bit)],
+            &[cmp(
+                0,
+                ScmpCompareOp::MaskedEqual(bit | PERSONALITY_QUERY_BIT),
+                bit,
+            )],
         )
         .map_err(err)?;
     }
@@ -205,8 +261,18 @@ mod tests {
     #[test]
     fn deny_table_covers_the_architecture_families() {
         for must in [
-            "io_uring_setup", "ptrace", "process_vm_readv", "bpf", "perf_event_open", "keyctl",
-            "mount", "open_by_handle_at", "userfaultfd", "kexec_load", "unshare", "setns",
+            "io_uring_setup",
+            "ptrace",
+            "process_vm_readv",
+            "bpf",
+            "perf_event_open",
+            "keyctl",
+            "mount",
+            "open_by_handle_at",
+            "userfaultfd",
+            "kexec_load",
+            "unshare",
+            "setns",
             "clone3",
         ] {
             assert!(DENY.iter().any(|(n, _, _)| *n == must), "{must} missing");

@@ -38,14 +38,24 @@ pub fn main() -> i32 {
     let spec = match read_spec(&ctl) {
         Ok(s) => s,
         Err(e) => {
-            emit(&mut ctl, &HelperEvent::SetupFailed { message: format!("launcher: {e}") });
+            emit(
+                &mut ctl,
+                &HelperEvent::SetupFailed {
+                    message: format!("launcher: {e}"),
+                },
+            );
             return 1;
         }
     };
     match launch(&spec, &mut ctl) {
         Ok(()) => 0,
         Err(e) => {
-            emit(&mut ctl, &HelperEvent::SetupFailed { message: e.to_string() });
+            emit(
+                &mut ctl,
+                &HelperEvent::SetupFailed {
+                    message: e.to_string(),
+                },
+            );
             1
         }
     }
@@ -73,20 +83,22 @@ fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|e| LaunchError::Namespace(format!("unshare: {e}")))?;
-    let pipe = |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
+    let pipe =
+        |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(pipe("pipe"))?;
     let (result_r, result_w) = pipe2(OFlag::O_CLOEXEC).map_err(pipe("pipe"))?;
 
-    let init_pid = match process::fork_single_threaded().map_err(|e| LaunchError::Namespace(e.to_string()))? {
-        process::ForkResult::Child => {
-            drop(report_r);
-            drop(result_r);
-            // The daemon's socket must not survive into the run.
-            process::close_in_child(ctl.as_raw_fd());
-            init::run_init(spec, report_w, result_w)
-        }
-        process::ForkResult::Parent { child } => child,
-    };
+    let init_pid =
+        match process::fork_single_threaded().map_err(|e| LaunchError::Namespace(e.to_string()))? {
+            process::ForkResult::Child => {
+                drop(report_r);
+                drop(result_r);
+                // The daemon's socket must not survive into the run.
+                process::close_in_child(ctl.as_raw_fd());
+                init::run_init(spec, report_w, result_w)
+            }
+            process::ForkResult::Parent { child } => child,
+        };
     drop(report_w);
     drop(result_w);
 
@@ -95,8 +107,12 @@ fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
     if !report.is_empty() {
         let ev = match serde_json::from_slice::<ChildReport>(trim_newline(&report)) {
             Ok(ChildReport::SetupFailed { message }) => HelperEvent::SetupFailed { message },
-            Ok(ChildReport::ExecFailed { errno, message }) => HelperEvent::ExecFailed { errno, message },
-            Err(_) => HelperEvent::SetupFailed { message: "the run's init failed silently".into() },
+            Ok(ChildReport::ExecFailed { errno, message }) => {
+                HelperEvent::ExecFailed { errno, message }
+            }
+            Err(_) => HelperEvent::SetupFailed {
+                message: "the run's init failed silently".into(),
+            },
         };
         let _ = kill(init_pid, Signal::SIGKILL);
         let _ = waitpid(init_pid, None);
@@ -104,7 +120,13 @@ fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
         return Ok(());
     }
     let agent_pid = agent_pid_of(init_pid).unwrap_or(init_pid.as_raw());
-    emit(ctl, &HelperEvent::Started { init_pid: init_pid.as_raw(), agent_pid });
+    emit(
+        ctl,
+        &HelperEvent::Started {
+            init_pid: init_pid.as_raw(),
+            agent_pid,
+        },
+    );
     supervise(init_pid, result_r, ctl)
 }
 
@@ -115,12 +137,18 @@ fn trim_newline(b: &[u8]) -> &[u8] {
 /// The agent's host pid: init's only child right after the fork.
 fn agent_pid_of(init: Pid) -> Option<i32> {
     let path = format!("/proc/{0}/task/{0}/children", init.as_raw());
-    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Waits for the run's init to exit, or for the daemon to go away (then kills the run).
 fn supervise(init_pid: Pid, result_r: OwnedFd, ctl: &mut UnixStream) -> Result<(), LaunchError> {
-    let pidfd = pidfd::open(init_pid.as_raw()).map_err(|e| LaunchError::Namespace(format!("pidfd: {e}")))?;
+    let pidfd = pidfd::open(init_pid.as_raw())
+        .map_err(|e| LaunchError::Namespace(format!("pidfd: {e}")))?;
     loop {
         let mut fds = [
             PollFd::new(ctl.as_fd(), PollFlags::POLLIN),

@@ -19,8 +19,8 @@ use nix::unistd::{access, AccessFlags};
 
 use super::spec::Spec;
 use super::{filter, landlock, mounts, privs, ChildReport, LaunchError};
-use agentd_proto::ExitStatus;
 use crate::sys::{netdev, process, tty};
+use agentd_proto::ExitStatus;
 
 /// Entry of the run's init. Never returns.
 #[allow(clippy::exit)] // a forked child must end here, never unwind into the launcher's code
@@ -28,7 +28,12 @@ pub fn run_init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> ! {
     let code = match init(spec, report, result) {
         Ok(()) => 0,
         Err((e, report)) => {
-            send(report, &ChildReport::SetupFailed { message: e.to_string() });
+            send(
+                report,
+                &ChildReport::SetupFailed {
+                    message: e.to_string(),
+                },
+            );
             1
         }
     };
@@ -51,24 +56,31 @@ fn init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> Result<(), (LaunchErro
             }
         };
     }
-    let ns = |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
+    let ns =
+        |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
     tryr!(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(ns("pdeathsig")));
     for procs in &spec.cgroup_procs {
-        tryr!(std::fs::write(procs, "0").map_err(|e| LaunchError::Cgroup(procs.display().to_string(), e)));
+        tryr!(std::fs::write(procs, "0")
+            .map_err(|e| LaunchError::Cgroup(procs.display().to_string(), e)));
     }
     tryr!(unshare(CloneFlags::CLONE_NEWCGROUP).map_err(ns("cgroup namespace")));
     tryr!(mounts::build_view(spec));
     tryr!(nix::unistd::sethostname(&spec.hostname).map_err(ns("hostname")));
     if spec.isolate_network {
-        tryr!(netdev::loopback_up().map_err(|e| LaunchError::Namespace(format!("loopback up: {e}"))));
+        tryr!(
+            netdev::loopback_up().map_err(|e| LaunchError::Namespace(format!("loopback up: {e}")))
+        );
     }
-    let agent = match tryr!(process::fork_single_threaded().map_err(|e| LaunchError::Namespace(format!("fork: {e}")))) {
-        process::ForkResult::Child => {
-            drop(result);
-            run_agent(spec, report)
-        }
-        process::ForkResult::Parent { child } => child,
-    };
+    let agent =
+        match tryr!(process::fork_single_threaded()
+            .map_err(|e| LaunchError::Namespace(format!("fork: {e}"))))
+        {
+            process::ForkResult::Child => {
+                drop(result);
+                run_agent(spec, report)
+            }
+            process::ForkResult::Parent { child } => child,
+        };
     drop(report);
     // init keeps root's uid (the agent cannot signal or trace it) but no capability.
     if privs::drop_caps_keep_uid().is_err() {
@@ -84,14 +96,16 @@ fn init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> Result<(), (LaunchErro
 fn reap_until(agent: nix::unistd::Pid) -> ExitStatus {
     loop {
         match waitpid(None, None) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == agent => {
-                return ExitStatus::Code { code }
-            }
+            Ok(WaitStatus::Exited(pid, code)) if pid == agent => return ExitStatus::Code { code },
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == agent => {
                 return ExitStatus::Signal { signal: sig as i32 }
             }
             Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(_) => return ExitStatus::Killed { reason: "agent process vanished".into() },
+            Err(_) => {
+                return ExitStatus::Killed {
+                    reason: "agent process vanished".into(),
+                }
+            }
         }
     }
 }
@@ -100,7 +114,9 @@ fn reap_until(agent: nix::unistd::Pid) -> ExitStatus {
 #[allow(clippy::exit)] // a forked child must end here, never unwind into the launcher's code
 fn run_agent(spec: &Spec, report: OwnedFd) -> ! {
     let msg = match confine_and_exec(spec) {
-        Err(AgentError::Setup(e)) => ChildReport::SetupFailed { message: e.to_string() },
+        Err(AgentError::Setup(e)) => ChildReport::SetupFailed {
+            message: e.to_string(),
+        },
         Err(AgentError::Exec(errno, message)) => ChildReport::ExecFailed { errno, message },
     };
     send(report, &msg);
@@ -119,7 +135,8 @@ impl From<LaunchError> for AgentError {
 }
 
 fn confine_and_exec(spec: &Spec) -> Result<std::convert::Infallible, AgentError> {
-    let setup = |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
+    let setup =
+        |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
     nix::unistd::setsid().map_err(setup("setsid"))?;
     if spec.tty {
         tty::set_controlling_terminal_stdin()
@@ -129,16 +146,26 @@ fn confine_and_exec(spec: &Spec) -> Result<std::convert::Infallible, AgentError>
     let seccomp = filter::build(&spec.filter)?;
     privs::drop_to(&spec.identity)?;
     nix::unistd::chdir(&spec.cwd).map_err(|e| {
-        LaunchError::Namespace(format!("cannot enter working directory {}: {e}", spec.cwd.display()))
+        LaunchError::Namespace(format!(
+            "cannot enter working directory {}: {e}",
+            spec.cwd.display()
+        ))
     })?;
     landlock::enforce(ruleset)?;
     filter::load(&seccomp)?;
     let program = resolve_program(spec).map_err(|(errno, m)| AgentError::Exec(errno, m))?;
     let argv = cstrings(spec.argv.iter().map(|a| a.as_bytes()));
-    let envp = cstrings(spec.env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
+    let envp = cstrings(
+        spec.env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}").into_bytes()),
+    );
     let prog = CString::new(program.as_os_str().as_bytes()).map_err(|_| nul(&spec.argv[0]))?;
     match nix::unistd::execve(&prog, &argv, &envp) {
-        Err(e) => Err(AgentError::Exec(e as i32, format!("{}: {}", spec.argv[0], e.desc()))),
+        Err(e) => Err(AgentError::Exec(
+            e as i32,
+            format!("{}: {}", spec.argv[0], e.desc()),
+        )),
     }
 }
 
@@ -180,6 +207,9 @@ fn resolve_program(spec: &Spec) -> Result<PathBuf, (i32, String)> {
     if seen {
         Err((libc::EACCES, format!("{name}: permission denied")))
     } else {
-        Err((libc::ENOENT, format!("{name}: command not found in the run's PATH")))
+        Err((
+            libc::ENOENT,
+            format!("{name}: command not found in the run's PATH"),
+        ))
     }
 }

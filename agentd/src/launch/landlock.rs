@@ -24,9 +24,7 @@ fn rights(access: Access, is_dir: bool) -> BitFlags<AccessFs> {
         Access::ListDir => BitFlags::from(AccessFs::ReadDir),
         Access::Read => read,
         Access::ReadExec => read | AccessFs::Execute,
-        Access::Device => {
-            read | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate
-        }
+        Access::Device => read | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate,
         Access::ReadWrite => read | AccessFs::from_write(abi),
         Access::ReadWriteExec => read | AccessFs::from_write(abi) | AccessFs::Execute,
     };
@@ -54,7 +52,9 @@ pub fn prepare(spec: &LandlockSpec) -> Result<RulesetCreated, LaunchError> {
         .scope(Scope::from_all(abi))
         .map_err(err)?;
     if spec.tcp_connect_ports.is_some() {
-        ruleset = ruleset.handle_access(AccessNet::from_all(abi)).map_err(err)?;
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(err)?;
     }
     let mut created = ruleset.create().map_err(err)?;
     for rule in &spec.rules {

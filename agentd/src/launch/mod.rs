@@ -66,12 +66,22 @@ pub enum ChildReport {
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum HelperEvent {
     /// The command is executing (the report pipe closed on exec).
-    Started { init_pid: i32, agent_pid: i32 },
+    Started {
+        init_pid: i32,
+        agent_pid: i32,
+    },
     /// The sandbox could not be built; nothing of the command ran.
-    SetupFailed { message: String },
+    SetupFailed {
+        message: String,
+    },
     /// The sandbox was built but the command could not be executed.
-    ExecFailed { errno: i32, message: String },
-    Exited { status: agentd_proto::ExitStatus },
+    ExecFailed {
+        errno: i32,
+        message: String,
+    },
+    Exited {
+        status: agentd_proto::ExitStatus,
+    },
 }
 
 /// A launcher process and its event stream.
@@ -98,7 +108,9 @@ pub async fn spawn(spec: &Spec, stdio: [OwnedFd; 3]) -> Result<Launched, LaunchE
     cmd.arg(LAUNCHER_ARG);
     cmd.env_clear();
     let [i, o, e] = stdio;
-    cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
+    cmd.stdin(Stdio::from(i))
+        .stdout(Stdio::from(o))
+        .stderr(Stdio::from(e));
     crate::sys::process::pass_as_fd3(&mut cmd, theirs.into());
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
@@ -107,6 +119,12 @@ pub async fn spawn(spec: &Spec, stdio: [OwnedFd; 3]) -> Result<Launched, LaunchE
     let mut stream = UnixStream::from_std(ours).map_err(LaunchError::Launcher)?;
     let mut line = serde_json::to_vec(spec).map_err(|e| LaunchError::Launcher(e.into()))?;
     line.push(b'\n');
-    stream.write_all(&line).await.map_err(LaunchError::Launcher)?;
-    Ok(Launched { child, events: BufReader::new(stream) })
+    stream
+        .write_all(&line)
+        .await
+        .map_err(LaunchError::Launcher)?;
+    Ok(Launched {
+        child,
+        events: BufReader::new(stream),
+    })
 }

@@ -36,8 +36,14 @@ pub fn build_view(spec: &Spec) -> Result<(), LaunchError> {
         move |e: io::Error| LaunchError::Mount(what, e)
     };
     // Nothing we mount propagates back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
-        .map_err(|e| LaunchError::Mount("make / a slave mount".into(), e.into()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| LaunchError::Mount("make / a slave mount".into(), e.into()))?;
     let root = &spec.staging;
     tmpfs(root, "mode=0755,size=16m", MsFlags::empty()).map_err(ctx("tmpfs at the view's root"))?;
     let root_fd = fs::File::open(root).map_err(ctx("open the view's root"))?;
@@ -177,11 +183,7 @@ fn ensure_file(root_fd: &OwnedFd, root: &Path, path: &Path) -> io::Result<OwnedF
 
 /// Masks every path of the view a hide pattern matches (deny wins over every grant).
 fn mask_hidden(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), LaunchError> {
-    let globs: Vec<Glob> = spec
-        .hide
-        .iter()
-        .filter_map(|p| Glob::new(p).ok())
-        .collect();
+    let globs: Vec<Glob> = spec.hide.iter().filter_map(|p| Glob::new(p).ok()).collect();
     if globs.is_empty() {
         return Ok(());
     }
@@ -189,7 +191,7 @@ fn mask_hidden(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launch
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0)
+        .mode(0o000)
         .open(&mask_file)
         .map_err(|e| LaunchError::Mount("create the mask file".into(), e))?;
     let mut found = Vec::new();
@@ -273,9 +275,21 @@ fn mask_one(root_fd: &OwnedFd, path: &Path, mask_file: &Path) -> io::Result<()> 
     let target_path = fd_path(&target);
     let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     if is_dir {
-        mount(Some("tmpfs"), &target_path, Some("tmpfs"), ro, Some("mode=000,size=4k"))?;
+        mount(
+            Some("tmpfs"),
+            &target_path,
+            Some("tmpfs"),
+            ro,
+            Some("mode=000,size=4k"),
+        )?;
     } else {
-        mount(Some(mask_file), &target_path, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+        mount(
+            Some(mask_file),
+            &target_path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
         let target = mount_api::open_beneath(root_fd.as_fd(), &rel(path))?;
         mount(
             None::<&str>,
@@ -296,8 +310,14 @@ fn proc_and_dev(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launc
     };
     let proc_dir = ensure_dir(root_fd, root, Path::new("/proc")).map_err(err("/proc"))?;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), &fd_path(&proc_dir), Some("proc"), nosuid, None::<&str>)
-        .map_err(|e| LaunchError::Mount("/proc".into(), e.into()))?;
+    mount(
+        Some("proc"),
+        &fd_path(&proc_dir),
+        Some("proc"),
+        nosuid,
+        None::<&str>,
+    )
+    .map_err(|e| LaunchError::Mount("/proc".into(), e.into()))?;
 
     let dev = ensure_dir(root_fd, root, Path::new("/dev")).map_err(err("/dev"))?;
     tmpfs(&fd_path(&dev), "mode=0755,size=64k", MsFlags::MS_NOEXEC).map_err(err("/dev"))?;
@@ -311,11 +331,20 @@ fn proc_and_dev(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launc
             .open(&target)
             .map_err(err(name))?;
         let host = Path::new("/dev").join(name);
-        mount(Some(&host), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| LaunchError::Mount(display(&host), e.into()))?;
+        mount(
+            Some(&host),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| LaunchError::Mount(display(&host), e.into()))?;
     }
     let pts = devdir.join("pts");
-    fs::DirBuilder::new().mode(0o755).create(&pts).map_err(err("/dev/pts"))?;
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&pts)
+        .map_err(err("/dev/pts"))?;
     mount(
         Some("devpts"),
         &pts,
@@ -333,9 +362,16 @@ fn proc_and_dev(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launc
     ] {
         symlink(to, devdir.join(link)).map_err(err(link))?;
     }
-    if spec.view.iter().any(|e| matches!(e, ViewEntry::Tmpfs { .. })) {
+    if spec
+        .view
+        .iter()
+        .any(|e| matches!(e, ViewEntry::Tmpfs { .. }))
+    {
         let shm = devdir.join("shm");
-        fs::DirBuilder::new().mode(0o1777).create(&shm).map_err(err("/dev/shm"))?;
+        fs::DirBuilder::new()
+            .mode(0o1777)
+            .create(&shm)
+            .map_err(err("/dev/shm"))?;
         tmpfs(&shm, "mode=1777,size=50%", MsFlags::MS_NOEXEC).map_err(err("/dev/shm"))?;
     }
     // The view's root itself: not writable by anyone but root, listable by all.

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 
 use agentd_policy::{NetMode, Policy, TmpMode};
 
-use super::spec::{
-    Access, FilterSpec, Identity, LandlockRule, LandlockSpec, Spec, ViewEntry,
-};
+use super::spec::{Access, FilterSpec, Identity, LandlockRule, LandlockSpec, Spec, ViewEntry};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
@@ -129,7 +127,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Spec, PlanError> {
     })
 }
 
-fn landlock_rules(view: &[ViewEntry], mode: &NetMode, policy: &Policy, tmp: TmpMode) -> LandlockSpec {
+fn landlock_rules(
+    view: &[ViewEntry],
+    mode: &NetMode,
+    policy: &Policy,
+    tmp: TmpMode,
+) -> LandlockSpec {
     let mut rules = vec![
         LandlockRule {
             path: "/".into(),

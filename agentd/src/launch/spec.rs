@@ -46,7 +46,11 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewEntry {
     /// Bind the host tree at `path` (resolved with the caller's permissions).
-    Bind { path: PathBuf, write: bool, exec: bool },
+    Bind {
+        path: PathBuf,
+        write: bool,
+        exec: bool,
+    },
     /// A fresh tmpfs (mode 1777, not executable) at `path`.
     Tmpfs { path: PathBuf },
 }

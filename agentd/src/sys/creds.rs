@@ -25,7 +25,9 @@ pub fn assume_fs_identity(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> 
     // SAFETY: setfsuid(-1) changes nothing and returns the current fsuid.
     let now = unsafe { libc::syscall(libc::SYS_setfsuid, u32::MAX) };
     if now != libc::c_long::from(uid) {
-        return Err(io::Error::other(format!("setfsuid({uid}) did not take effect")));
+        return Err(io::Error::other(format!(
+            "setfsuid({uid}) did not take effect"
+        )));
     }
     Ok(())
 }

@@ -22,7 +22,8 @@ fn cstr(path: &Path) -> io::Result<CString> {
 /// current filesystem identity resolves it).
 pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
     let p = cstr(path)?;
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
+    let flags =
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
     // SAFETY: `p` is a valid NUL-terminated string that outlives the call; the kernel returns a
     // new fd or -1 and touches no memory of ours besides reading the path.
     let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) };

@@ -9,17 +9,23 @@ use super::check_int;
 
 /// Sets `IFF_UP` on `lo` in the calling process's network namespace.
 pub fn loopback_up() -> io::Result<()> {
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: `ifreq` is a plain C struct/union for which all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
+        *dst = libc::c_char::from_ne_bytes([*src]);
     }
     // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into `req`, which is valid.
     check_int(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
     // SAFETY: the kernel filled the `ifru_flags` member of the union just above.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // IFF_UP is 1: it fits any flag width.
+    req.ifr_ifru.ifru_flags = flags | 1;
     // SAFETY: SIOCSIFFLAGS reads `req`, which is valid and names `lo`.
     check_int(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }

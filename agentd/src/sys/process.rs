@@ -17,7 +17,9 @@ pub fn fork_single_threaded() -> io::Result<ForkResult> {
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse::<u32>().ok());
     if threads != Some(1) {
-        return Err(io::Error::other("refusing to fork a multi-threaded process"));
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ));
     }
     // SAFETY: the process has exactly one thread (checked just above, and nothing between the
     // check and the fork can start one), so the child may run arbitrary code.
@@ -80,7 +82,10 @@ pub fn take_inherited(fd: std::os::fd::RawFd) -> io::Result<OwnedFd> {
     // SAFETY: `fd` is open (checked above) and, by our calling convention (it was inherited
     // for this purpose and is taken once, at start-up), owned by nothing else in the process.
     let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    nix::fcntl::fcntl(&owned, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+    nix::fcntl::fcntl(
+        &owned,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
     Ok(owned)
 }
 

@@ -41,7 +41,10 @@ fn detect_hybrid_uses_unified_for_kill_and_v1_for_limits() {
     let Layout::Hybrid { unified, v1 } = &cg.layout else {
         panic!("expected hybrid, got {:?}", cg.layout)
     };
-    assert_eq!(unified.as_deref(), Some(root.0.join("unified/agentd").as_path()));
+    assert_eq!(
+        unified.as_deref(),
+        Some(root.0.join("unified/agentd").as_path())
+    );
     let names: Vec<_> = v1.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(names, ["memory", "pids", "cpu", "cpuacct", "freezer"]);
 }
@@ -87,10 +90,19 @@ fn hybrid_create_writes_v1_limits_and_lists_procs_files() {
         wall: None,
     };
     let run = cgs.create("r1", &limits).unwrap();
-    assert_eq!(read(&root.0.join("memory/agentd/r1/memory.limit_in_bytes")), "268435456");
+    assert_eq!(
+        read(&root.0.join("memory/agentd/r1/memory.limit_in_bytes")),
+        "268435456"
+    );
     assert_eq!(read(&root.0.join("pids/agentd/r1/pids.max")), "64");
-    assert_eq!(read(&root.0.join("cpu/agentd/r1/cpu.cfs_quota_us")), "150000");
-    assert_eq!(read(&root.0.join("cpu/agentd/r1/cpu.cfs_period_us")), "100000");
+    assert_eq!(
+        read(&root.0.join("cpu/agentd/r1/cpu.cfs_quota_us")),
+        "150000"
+    );
+    assert_eq!(
+        read(&root.0.join("cpu/agentd/r1/cpu.cfs_period_us")),
+        "100000"
+    );
     assert_eq!(run.procs_files().len(), 4);
     assert_eq!(cgs.existing_runs(), vec!["r1".to_string()]);
 }
@@ -111,7 +123,10 @@ fn hybrid_limit_without_its_controller_is_refused() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("pids"), "{err}");
-    assert!(!root.0.join("unified/agentd/r2").exists(), "a refused run leaves no cgroup");
+    assert!(
+        !root.0.join("unified/agentd/r2").exists(),
+        "a refused run leaves no cgroup"
+    );
 }
 
 #[test]

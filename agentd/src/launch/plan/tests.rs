@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
-use agentd_policy::{EnvPolicy, Filesystem, NetAllow, NetMode, Network, Policy, Resources, TmpMode};
+use agentd_policy::{
+    EnvPolicy, Filesystem, NetAllow, NetMode, Network, Policy, Resources, TmpMode,
+};
 
 use super::*;
 
@@ -80,9 +82,19 @@ fn plan_orders_view_parents_first_and_nested_grants_inherit_rights() {
         },
         "an exec grant inside a write grant keeps write"
     );
-    let usr = spec.landlock.rules.iter().find(|r| r.path == pb("/usr")).unwrap();
+    let usr = spec
+        .landlock
+        .rules
+        .iter()
+        .find(|r| r.path == pb("/usr"))
+        .unwrap();
     assert_eq!(usr.access, Access::ReadExec);
-    let home = spec.landlock.rules.iter().find(|r| r.path == pb("/home/u")).unwrap();
+    let home = spec
+        .landlock
+        .rules
+        .iter()
+        .find(|r| r.path == pb("/home/u"))
+        .unwrap();
     assert_eq!(home.access, Access::Read);
 }
 
@@ -119,7 +131,10 @@ fn plan_cwd_falls_back_to_workspace_then_root() {
         },
         Network::default(),
     );
-    assert_eq!(plan(input(&p, &[], "/home/u/ws/src")).unwrap().cwd, pb("/home/u/ws/src"));
+    assert_eq!(
+        plan(input(&p, &[], "/home/u/ws/src")).unwrap().cwd,
+        pb("/home/u/ws/src")
+    );
     assert_eq!(plan(input(&p, &[], "/etc")).unwrap().cwd, pb("/home/u/ws"));
     let none = policy(Filesystem::default(), Network::default());
     assert_eq!(plan(input(&none, &[], "/etc")).unwrap().cwd, pb("/"));
