@@ -8,8 +8,11 @@
 //! could not be executed) and 125 when agentd refused the run or could not be reached. Every
 //! other command exits 0 on success and 1 on any error.
 
+#![deny(unsafe_code)]
+
 mod client;
 mod cmd;
+mod sys;
 
 use std::path::PathBuf;
 

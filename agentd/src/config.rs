@@ -9,6 +9,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/agentd/agentd.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/agentd";
 /// Admin presets, searched before `--policy-dir`.
 pub const SYSTEM_POLICY_DIR: &str = "/etc/agentd/policies";
+pub const DEFAULT_CGROUP_PARENT: &str = "agentd";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -17,6 +18,8 @@ pub struct Config {
     /// Searched in order for `NAME.toml`.
     pub policy_dirs: Vec<PathBuf>,
     pub cgroup_root: PathBuf,
+    /// Name of the cgroup directory that holds this daemon's runs (hybrid and root-cgroup hosts).
+    pub cgroup_parent: String,
     pub log_level: Option<String>,
 }
 
@@ -27,6 +30,7 @@ pub struct FileConfig {
     pub socket: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub policy_dir: Option<PathBuf>,
+    pub cgroup_parent: Option<String>,
     pub log_level: Option<String>,
 }
 
@@ -56,6 +60,7 @@ pub struct Flags {
     pub socket: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub policy_dir: Vec<PathBuf>,
+    pub cgroup_parent: Option<String>,
     pub log_level: Option<String>,
 }
 
@@ -78,6 +83,10 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
             policy_dirs,
             cgroup_root: "/sys/fs/cgroup".into(),
+            cgroup_parent: flags
+                .cgroup_parent
+                .or(file.cgroup_parent)
+                .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.into()),
             log_level: flags.log_level.or(file.log_level),
         }
     }

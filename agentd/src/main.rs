@@ -29,6 +29,10 @@ struct Cli {
     /// Log level or filter (error, warn, info, debug, trace; RUST_LOG also works).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Cgroup directory holding this daemon's runs (default `agentd`). Each daemon must have its
+    /// own: at start a daemon kills every run it finds there.
+    #[arg(long, value_name = "NAME")]
+    cgroup_parent: Option<String>,
     /// Write `ready` to this inherited file descriptor once the socket listens.
     #[arg(long, value_name = "FD")]
     ready_fd: Option<i32>,
@@ -67,6 +71,7 @@ fn run(cli: Cli) -> Result<()> {
             socket: cli.socket,
             state_dir: cli.state_dir,
             policy_dir: cli.policy_dir,
+            cgroup_parent: cli.cgroup_parent,
             log_level: cli.log_level,
         },
     );

@@ -42,8 +42,8 @@ impl State {
 pub async fn run(config: Config, ready: Option<OwnedFd>) -> Result<()> {
     let _lock = lock_state_dir(&config.state_dir)?;
     let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let cgroups =
-        Cgroups::detect(&config.cgroup_root, &self_cgroup).context("no usable cgroup hierarchy")?;
+    let cgroups = Cgroups::detect(&config.cgroup_root, &self_cgroup, &config.cgroup_parent)
+        .context("no usable cgroup hierarchy")?;
     cgroups
         .init(std::process::id())
         .context("cannot prepare the run cgroups")?;
@@ -64,6 +64,14 @@ pub async fn run(config: Config, ready: Option<OwnedFd>) -> Result<()> {
     tracing::info!("shutting down: killing every run");
     state.registry.kill_all("agentd stopped");
     let _ = std::fs::remove_file(&state.config.socket);
+    // Give the runs' tasks a moment to record their end and remove their cgroups.
+    for _ in 0..50 {
+        if state.registry.live().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    state.cgroups.remove_parents();
     Ok(())
 }
 

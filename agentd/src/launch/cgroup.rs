@@ -73,8 +73,18 @@ pub struct Usage {
 }
 
 impl Cgroups {
-    /// Detects the layout under `root`; `self_cgroup` is the content of `/proc/self/cgroup`.
-    pub fn detect(root: &Path, self_cgroup: &str) -> Result<Self, CgroupError> {
+    /// Detects the layout under `root`; `self_cgroup` is the content of `/proc/self/cgroup`;
+    /// `parent` names the directory that holds this daemon's runs.
+    pub fn detect(root: &Path, self_cgroup: &str, parent: &str) -> Result<Self, CgroupError> {
+        if parent.is_empty() || parent.contains('/') || parent.starts_with('.') {
+            return Err(CgroupError {
+                path: parent.to_string(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the cgroup parent must be a plain directory name",
+                ),
+            });
+        }
         if root.join("cgroup.controllers").exists() {
             let own = self_cgroup
                 .lines()
@@ -82,7 +92,7 @@ impl Cgroups {
                 .unwrap_or("/")
                 .trim_start_matches('/');
             let base = if own.is_empty() {
-                root.join("agentd")
+                root.join(parent)
             } else {
                 root.join(own)
             };
@@ -94,7 +104,7 @@ impl Cgroups {
         let unified = unified
             .join("cgroup.procs")
             .exists()
-            .then(|| unified.join("agentd"));
+            .then(|| unified.join(parent));
         let mut v1: Vec<(String, PathBuf)> = Vec::new();
         for c in V1_CONTROLLERS {
             let dir = root.join(c);
@@ -102,7 +112,7 @@ impl Cgroups {
                 // cpu and cpuacct may be one co-mounted hierarchy: keep it once.
                 let canon = fs::canonicalize(&dir).unwrap_or(dir.clone());
                 if !v1.iter().any(|(_, p)| p.parent() == Some(canon.as_path())) {
-                    v1.push((c.to_string(), canon.join("agentd")));
+                    v1.push((c.to_string(), canon.join(parent)));
                 }
             }
         }
@@ -138,6 +148,15 @@ impl Cgroups {
                     fs::create_dir_all(dir).map_err(at(dir))?;
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// Removes this daemon's (empty) parent directories on a clean shutdown; best effort.
+    pub fn remove_parents(&self) {
+        if let Layout::Hybrid { unified, v1 } = &self.layout {
+            for dir in unified.iter().chain(v1.iter().map(|(_, p)| p)) {
+                let _ = fs::remove_dir(dir);
             }
         }
     }

@@ -7,10 +7,10 @@
 //! `TIOCSWINSZ`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::{Context, Result};
-use nix::pty::{openpty, OpenptyResult, Winsize};
+use nix::pty::{openpty, OpenptyResult};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
 /// Raw mode on stdin's terminal while alive.
@@ -40,38 +40,13 @@ impl Drop for RawMode {
 
 /// Opens a pty pair whose size is that of our stdout.
 pub fn open_pty() -> Result<OpenptyResult> {
-    let size = window_size(io::stdout().as_fd());
+    let size = crate::sys::window_size(io::stdout().as_fd());
     openpty(size.as_ref(), None).context("cannot open a pseudo-terminal")
 }
 
 /// Copies the window size of our stdout to the pty `master` (on `SIGWINCH`).
 pub fn copy_window_size(master: BorrowedFd<'_>) {
-    if let Some(size) = window_size(io::stdout().as_fd()) {
-        set_window_size(master, &size);
+    if let Some(size) = crate::sys::window_size(io::stdout().as_fd()) {
+        crate::sys::set_window_size(master, &size);
     }
-}
-
-fn window_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
-    let mut size = Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to a live,
-    // writable `Winsize` (= `libc::winsize`); `fd` is a valid open descriptor for the call.
-    let rc = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TIOCGWINSZ,
-            std::ptr::from_mut(&mut size),
-        )
-    };
-    (rc == 0).then_some(size)
-}
-
-fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) {
-    // SAFETY: TIOCSWINSZ only reads one `struct winsize` from the pointer, which points to a live
-    // `Winsize`; `fd` is a valid open descriptor for the call. A failure changes nothing.
-    let _ = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, std::ptr::from_ref(size)) };
 }

@@ -37,7 +37,7 @@ fn detect_hybrid_uses_unified_for_kill_and_v1_for_limits() {
     for h in ["unified", "memory", "pids", "cpu", "cpuacct", "freezer"] {
         root.hierarchy(h);
     }
-    let cg = Cgroups::detect(&root.0, "0::/\n4:memory:/\n").unwrap();
+    let cg = Cgroups::detect(&root.0, "0::/\n4:memory:/\n", "agentd").unwrap();
     let Layout::Hybrid { unified, v1 } = &cg.layout else {
         panic!("expected hybrid, got {:?}", cg.layout)
     };
@@ -53,14 +53,14 @@ fn detect_hybrid_uses_unified_for_kill_and_v1_for_limits() {
 fn detect_unified_under_a_delegated_unit_uses_the_units_cgroup() {
     let root = FakeRoot::new("unified");
     fs::write(root.0.join("cgroup.controllers"), "cpu memory pids").unwrap();
-    let cg = Cgroups::detect(&root.0, "0::/system.slice/agentd.service\n").unwrap();
+    let cg = Cgroups::detect(&root.0, "0::/system.slice/agentd.service\n", "agentd").unwrap();
     assert_eq!(
         cg.layout,
         Layout::Unified {
             base: root.0.join("system.slice/agentd.service")
         }
     );
-    let cg = Cgroups::detect(&root.0, "0::/\n").unwrap();
+    let cg = Cgroups::detect(&root.0, "0::/\n", "agentd").unwrap();
     assert_eq!(
         cg.layout,
         Layout::Unified {
@@ -70,9 +70,23 @@ fn detect_unified_under_a_delegated_unit_uses_the_units_cgroup() {
 }
 
 #[test]
+fn detect_rejects_a_parent_that_is_not_a_plain_name() {
+    let root = FakeRoot::new("badparent");
+    root.hierarchy("unified");
+    for bad in ["", "a/b", "..", ".hidden"] {
+        assert!(Cgroups::detect(&root.0, "", bad).is_err(), "{bad:?}");
+    }
+    let cg = Cgroups::detect(&root.0, "", "agentd-test-1").unwrap();
+    let Layout::Hybrid { unified, .. } = cg.layout else {
+        panic!("expected hybrid")
+    };
+    assert_eq!(unified, Some(root.0.join("unified/agentd-test-1")));
+}
+
+#[test]
 fn detect_without_any_hierarchy_fails() {
     let root = FakeRoot::new("none");
-    assert!(Cgroups::detect(&root.0, "").is_err());
+    assert!(Cgroups::detect(&root.0, "", "agentd").is_err());
 }
 
 #[test]
@@ -81,7 +95,7 @@ fn hybrid_create_writes_v1_limits_and_lists_procs_files() {
     for h in ["unified", "memory", "pids", "cpu"] {
         root.hierarchy(h);
     }
-    let cgs = Cgroups::detect(&root.0, "").unwrap();
+    let cgs = Cgroups::detect(&root.0, "", "agentd").unwrap();
     cgs.init(1).unwrap();
     let limits = Resources {
         memory: Some(256 << 20),
@@ -111,7 +125,7 @@ fn hybrid_create_writes_v1_limits_and_lists_procs_files() {
 fn hybrid_limit_without_its_controller_is_refused() {
     let root = FakeRoot::new("hybrid-missing");
     root.hierarchy("unified");
-    let cgs = Cgroups::detect(&root.0, "").unwrap();
+    let cgs = Cgroups::detect(&root.0, "", "agentd").unwrap();
     cgs.init(1).unwrap();
     let err = cgs
         .create(
@@ -133,7 +147,7 @@ fn hybrid_limit_without_its_controller_is_refused() {
 fn unified_create_writes_v2_limits() {
     let root = FakeRoot::new("unified-limits");
     fs::write(root.0.join("cgroup.controllers"), "cpu memory pids").unwrap();
-    let cgs = Cgroups::detect(&root.0, "0::/\n").unwrap();
+    let cgs = Cgroups::detect(&root.0, "0::/\n", "agentd").unwrap();
     fs::create_dir_all(root.0.join("agentd/runs")).unwrap();
     let run = cgs
         .create(
@@ -157,7 +171,7 @@ fn unified_create_writes_v2_limits() {
 fn kill_prefers_cgroup_kill() {
     let root = FakeRoot::new("kill");
     root.hierarchy("unified");
-    let cgs = Cgroups::detect(&root.0, "").unwrap();
+    let cgs = Cgroups::detect(&root.0, "", "agentd").unwrap();
     cgs.init(1).unwrap();
     let run = cgs.create("r4", &Resources::default()).unwrap();
     let d = root.0.join("unified/agentd/r4");
