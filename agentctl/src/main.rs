@@ -42,6 +42,7 @@ enum Command {
     Ps(cmd::ps::Args),
     Inspect(cmd::inspect::Args),
     Kill(cmd::kill::Args),
+    Audit(cmd::audit::Args),
     #[command(subcommand)]
     Policy(cmd::policy::Command),
 }
@@ -59,6 +60,7 @@ fn main() {
         Command::Ps(args) => (cmd::ps::run(&socket, &args), EXIT_ERROR),
         Command::Inspect(args) => (cmd::inspect::run(&socket, &args), EXIT_ERROR),
         Command::Kill(args) => (cmd::kill::run(&socket, &args), EXIT_ERROR),
+        Command::Audit(args) => (cmd::audit::run(&socket, &args), EXIT_ERROR),
         Command::Policy(command) => (cmd::policy::run(&command), EXIT_ERROR),
     };
     let code = match result {

@@ -390,3 +390,130 @@ fn policy_check_prints_effective_policy_or_located_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_json_events_asks_for_events_and_prints_them() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let (env, fds) = read_request(&mut s);
+        let Request::Run(req) = env.req else {
+            panic!("not a run request: {env:?}")
+        };
+        assert!(
+            req.json_events,
+            "--json-events must ask the daemon for events"
+        );
+        drop(fds);
+        let record = serde_json::json!({"seq": 2, "kind": "exec", "verdict": "allow"});
+        send(&mut s, &Response::Event { record });
+        let status = ExitStatus::Code { code: 0 };
+        send(
+            &mut s,
+            &Response::Exited {
+                run: "r1".into(),
+                status,
+            },
+        );
+    });
+    let out = agentctl(&socket, &["run", "--json-events", "true"], b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stderr).lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "event");
+    assert_eq!(first["record"]["kind"], "exec");
+}
+
+#[test]
+fn audit_sends_filters_and_prints_records_from_every_frame() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let (env, _) = read_request(&mut s);
+        assert_eq!(
+            env.req,
+            Request::Audit {
+                run: "ab".into(),
+                follow: true,
+                kind: Some("open".into()),
+                verdict: Some("deny".into()),
+                verify: false,
+            }
+        );
+        for seq in [3, 5] {
+            let records = vec![serde_json::json!({"seq": seq, "kind": "open", "verdict": "deny"})];
+            send(&mut s, &Response::AuditRecords { records });
+        }
+        send(&mut s, &Response::AuditEnd { verified: None });
+    });
+    let args = [
+        "audit",
+        "ab",
+        "--json",
+        "--follow",
+        "--kind",
+        "open",
+        "--verdict",
+        "deny",
+    ];
+    let out = agentctl(&socket, &args, b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seqs: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [3, 5]);
+}
+
+#[test]
+fn audit_verify_reports_intact_chain() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let (env, _) = read_request(&mut s);
+        assert!(matches!(env.req, Request::Audit { verify: true, .. }));
+        send(&mut s, &Response::AuditEnd { verified: Some(6) });
+    });
+    let out = agentctl(&socket, &["audit", "ab", "--verify"], b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "audit log of run ab: 6 records, chain intact\n"
+    );
+}
+
+#[test]
+fn audit_verify_of_broken_chain_exits_1_naming_the_record() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let _ = read_request(&mut s);
+        let body = ErrorBody::new(
+            ErrorCode::AuditBroken,
+            "audit log of run ab is broken: record 4 (line 4): hash mismatch (the record was changed)",
+        );
+        send(&mut s, &Response::Error(body));
+    });
+    let out = agentctl(&socket, &["audit", "ab", "--verify"], b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("record 4 (line 4): hash mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn audit_rejects_unknown_verdict_without_contacting_agentd() {
+    let out = agentctl(
+        Path::new("/nonexistent/agentd.sock"),
+        &["audit", "ab", "--verdict", "maybe"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("maybe"), "{}", text(&out.stderr));
+}

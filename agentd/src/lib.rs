@@ -11,12 +11,16 @@
 //!   filesystem view (`mounts`), the agent drops privileges (`privs`), applies Landlock
 //!   (`landlock`) and the seccomp deny list (`filter`), and execs. `cgroup` gives each run
 //!   limits and an atomic kill.
+//! - [`audit`]: the per-run, hash-chained JSON-lines audit log: writer (bounded queue, never
+//!   drops), reader, verify.
 //! - [`sys`]: the only `unsafe` in the workspace, one kernel facility per file.
 //!
 //! Dependency direction: `agentd-policy` ← `agentd-proto` ← this crate. Launch never sees TOML.
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod launch;
+pub mod monitor;
 pub mod sys;

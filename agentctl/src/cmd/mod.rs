@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes clap `Args` (or a subcommand enum) and a `run`
 //! function returning the process exit code; errors go back to `main`, which prints them.
 
+pub mod audit;
 pub mod inspect;
 pub mod kill;
 pub mod policy;

@@ -34,7 +34,8 @@ pub struct Args {
     /// The workspace the agent may write to (${WORKSPACE}) [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// Print every frame agentd sends (started, exited, errors) as a JSON line on stderr
+    /// Print every frame agentd sends (started, each audit record as it is written, exited,
+    /// errors) as a JSON line on stderr
     #[arg(long)]
     pub json_events: bool,
     /// The command to run and its arguments (put them after `--`)
@@ -71,6 +72,7 @@ pub fn run(socket: &Path, args: Args) -> Result<i32> {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
         stdio: if use_pty { Stdio::Pty } else { Stdio::Pipes },
+        json_events: args.json_events,
     };
     // Before any thread exists, so that every thread has them blocked.
     let signals = session::block_signals()?;

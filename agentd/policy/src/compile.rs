@@ -4,23 +4,31 @@
 //! Merge order: the files form a depth-first, bases-first list in which each file appears once
 //! (a diamond of `extends` merges the shared base once). Lists are unions in that order without
 //! duplicates, `env.set` maps merge with later files winning, and every scalar takes the value
-//! of the last file that sets it.
+//! of the last file that sets it. Rules are concatenated (bases first) and their ids must be
+//! unique; the host names of `network.allow` become connect allow rules after them.
 
+mod addr;
 mod emit;
 mod error;
+mod rule;
 mod value;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use error::{Location, PolicyError};
 
+use crate::event::EACCES;
 use crate::glob::Glob;
 use crate::model::{
-    EnvPolicy, Filesystem, NetAllow, NetMode, Network, Policy, Resources, TmpMode, Vars,
+    Action, AddrPattern, Approval, EnvPolicy, Filesystem, Matcher, NetAllow, NetMode, Network,
+    Policy, Resources, Rule, TmpMode, Vars,
 };
 use crate::syntax;
+use addr::Allowed;
 use error::{Bad, Src};
+use rule::Placed;
 
 /// The deepest chain of `extends` below the named file.
 pub const MAX_EXTENDS_DEPTH: usize = 8;
@@ -46,7 +54,11 @@ struct Layer {
     allow: Vec<NetAllow>,
     /// Where the first `allow` entry is, to point at if the mode does not allow it.
     allow_at: Option<Location>,
+    /// `network.allow` host names, as connect allow rules.
+    allow_hosts: Vec<Rule>,
     resources: Resources,
+    rules: Vec<Placed>,
+    timeout: Option<Duration>,
 }
 
 /// The state of one `load`: the files on the current `extends` path, the files merged so far.
@@ -222,9 +234,14 @@ fn compile_layer(src: &Src<'_>, f: &syntax::File, vars: &Vars) -> Result<Layer, 
     }
     layer.mode = scalar(src, f.network.mode.as_ref(), |s| value::net_mode(s))?;
     for v in &f.network.allow {
-        let a = value::net_allow(v.get_ref()).map_err(|e| src.bad(v.span(), e))?;
-        layer.allow_at.get_or_insert_with(|| src.at(v.span().start));
-        push_unique(&mut layer.allow, a);
+        let at = src.at(v.span().start);
+        match addr::net_allow(v.get_ref()).map_err(|e| src.bad(v.span(), e))? {
+            Allowed::Net(a) => push_unique(&mut layer.allow, a),
+            Allowed::Host(name, port) => {
+                push_unique(&mut layer.allow_hosts, host_rule(name, port, &at))
+            }
+        }
+        layer.allow_at.get_or_insert(at);
     }
     let r = &f.resources;
     layer.resources = Resources {
@@ -233,7 +250,26 @@ fn compile_layer(src: &Src<'_>, f: &syntax::File, vars: &Vars) -> Result<Layer, 
         cpu: scalar(src, r.cpu.as_ref(), value::cpu)?,
         wall: scalar(src, r.wall.as_ref(), |s| value::wall(s))?,
     };
+    layer.rules = rule::rules(src, &f.rule, vars)?;
+    layer.timeout = rule::approval(src, &f.approval)?;
     Ok(layer)
+}
+
+/// The connect allow rule for a `network.allow` host name. Its id has a space, which written
+/// ids cannot have, and names the entry.
+fn host_rule(name: String, port: u16, at: &Location) -> Rule {
+    Rule {
+        id: format!("network.allow {name}:{port}"),
+        matcher: Matcher::Connect(AddrPattern::Host {
+            name,
+            port: Some(port),
+            resolved: Vec::new(),
+        }),
+        action: Action::Allow,
+        errno: EACCES,
+        reason: "listed in network.allow".to_string(),
+        source: format!("{}:{}", at.file.display(), at.line),
+    }
 }
 
 /// Converts an optional spanned value, locating its error.
@@ -267,8 +303,12 @@ fn merge(name: &str, layers: Vec<(PathBuf, Layer)>) -> Result<Policy, PolicyErro
         env: EnvPolicy::default(),
         network: Network::default(),
         resources: Resources::default(),
+        rules: Vec::new(),
+        approval: Approval::default(),
     };
     let mut allow_at = None;
+    let mut ids: BTreeMap<String, Location> = BTreeMap::new();
+    let mut hosts: Vec<Rule> = Vec::new();
     for (file, l) in layers {
         p.sources.push(file);
         let fs = &mut p.filesystem;
@@ -287,7 +327,25 @@ fn merge(name: &str, layers: Vec<(PathBuf, Layer)>) -> Result<Policy, PolicyErro
         r.pids = n.pids.or(r.pids);
         r.cpu = n.cpu.or(r.cpu);
         r.wall = n.wall.or(r.wall);
+        p.approval.timeout = l.timeout.unwrap_or(p.approval.timeout);
+        for placed in l.rules {
+            if let Some(first) = ids.get(&placed.rule.id) {
+                return Err(PolicyError::Invalid {
+                    message: format!("duplicate rule id `{}` (first at {first})", placed.rule.id),
+                    at: placed.at,
+                    hint: Some("give each rule its own id = \"…\"".to_string()),
+                });
+            }
+            ids.insert(placed.rule.id.clone(), placed.at);
+            p.rules.push(placed.rule);
+        }
+        for h in l.allow_hosts {
+            if !hosts.iter().any(|x| x.id == h.id) {
+                hosts.push(h);
+            }
+        }
     }
+    p.rules.extend(hosts);
     if let (NetMode::None, Some(at)) = (p.network.mode, allow_at) {
         return Err(PolicyError::Invalid {
             at,

@@ -1,4 +1,5 @@
-//! Path globs for `hide`: patterns on `/`-separated segments.
+//! Path globs for `hide` and rule paths: patterns on `/`-separated segments; and
+//! [`ArgvGlob`], the flat pattern of a rule's `argv`.
 //!
 //! - `*` matches any characters within one segment (dots included: `*.pem` matches `.x.pem`),
 //! - `?` matches one character within a segment,
@@ -127,6 +128,37 @@ impl Glob {
     }
 }
 
+/// A pattern over a command line (argv joined by single spaces): `*` matches any run of
+/// characters, spaces included, `?` one character; everything else is literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgvGlob {
+    pattern: String,
+}
+
+impl ArgvGlob {
+    /// Rejects an empty pattern and NUL characters (no argument can hold one).
+    pub fn new(pattern: &str) -> Result<ArgvGlob, String> {
+        if pattern.is_empty() {
+            return Err("empty argv pattern".to_string());
+        }
+        if pattern.contains('\0') {
+            return Err("argv pattern contains a NUL character".to_string());
+        }
+        Ok(ArgvGlob {
+            pattern: pattern.to_string(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether `argv`, joined with single spaces, matches the whole pattern.
+    pub fn matches(&self, argv: &[String]) -> bool {
+        segment_matches(&self.pattern, &argv.join(" "))
+    }
+}
+
 impl std::fmt::Display for Glob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.pattern)
@@ -154,7 +186,7 @@ fn segments(path: &Path) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Wildcard match of one segment: `*` any run of characters, `?` one character.
+/// Wildcard match of a whole string: `*` any run of characters, `?` one character.
 fn segment_matches(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let s: Vec<char> = name.chars().collect();

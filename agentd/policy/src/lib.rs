@@ -4,16 +4,22 @@
 //! - `compile`: loading (presets by name, `extends`), merging, variable substitution and all
 //!   validation; every error names `file:line:col` and what to write instead.
 //! - `model`: the compiled policy, plain data.
-//! - `glob`: the path patterns of `hide`.
+//! - `glob`: the path patterns of `hide` and rules, and the argv patterns of exec rules.
+//! - `event`: what the agent tried ([`Event`]) and the answer ([`Decision`]).
+//! - `decide`: [`decide`], the pure function from a policy and an event to a decision.
 //!
 //! This crate is pure Rust with no unsafe code and no knowledge of the kernel.
 #![forbid(unsafe_code)]
 
 pub mod compile;
+mod decide;
+pub mod event;
 pub mod glob;
 pub mod model;
 mod syntax;
 
 pub use compile::{Loader, PolicyError};
-pub use glob::Glob;
+pub use decide::decide;
+pub use event::{Decision, Event, OpenAccess, SockAddr, Verdict};
+pub use glob::{ArgvGlob, Glob};
 pub use model::*;

@@ -1,12 +1,13 @@
 //! The compiled policy: plain data, every path absolute and normalised, every variable
 //! substituted, every value validated. Nothing downstream of this module reads TOML.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::glob::Glob;
+use crate::event::OpenAccess;
+use crate::glob::{ArgvGlob, Glob};
 
 /// The values `${HOME}`, `${WORKSPACE}` and `${USER}` stand for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,88 @@ pub struct Policy {
     pub env: EnvPolicy,
     pub network: Network,
     pub resources: Resources,
+    /// `[[rule]]` entries of every merged file, bases first, then the host names of
+    /// `network.allow` as connect allow rules.
+    pub rules: Vec<Rule>,
+    pub approval: Approval,
+}
+
+/// How `ask` and `pause` wait for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approval {
+    /// How long a held call waits; then it is denied (the only default today).
+    pub timeout: Duration,
+}
+
+impl Default for Approval {
+    fn default() -> Self {
+        Approval {
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One `[[rule]]`: when `matcher` matches an event, `action` applies (see [`crate::decide`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Unique in the merged policy: as written, or `rule-<N>` (N counts from 1 in its file).
+    pub id: String,
+    pub matcher: Matcher,
+    pub action: Action,
+    /// The errno of a `deny` (EACCES unless the rule names another).
+    pub errno: i32,
+    /// Why, in words; copied into audit records.
+    pub reason: String,
+    /// Where the rule was defined: `file:line`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Allow,
+    Deny,
+    /// Hold the call for a human.
+    Ask,
+    /// Freeze the run and hold the call for a human.
+    Pause,
+}
+
+/// What a rule applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Matcher {
+    /// `path` matches the executable; `argv`, if given, matches the arguments joined by spaces.
+    Exec {
+        path: Glob,
+        argv: Option<ArgvGlob>,
+    },
+    /// `path` matches the file or a directory above it; `access` `None` means both.
+    Open {
+        path: Glob,
+        access: Option<OpenAccess>,
+    },
+    Connect(AddrPattern),
+}
+
+/// The destination of a connect rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddrPattern {
+    /// A CIDR (`prefix` 32 or 128 for one address); `port` `None` means any port.
+    Net {
+        addr: IpAddr,
+        prefix: u8,
+        port: Option<u16>,
+    },
+    /// A DNS name (lower case); matches the addresses in `resolved`, which the daemon fills
+    /// through [`Policy::with_resolved`]. Empty at compile time.
+    Host {
+        name: String,
+        port: Option<u16>,
+        resolved: Vec<IpAddr>,
+    },
+    /// A Unix socket path pattern.
+    Unix(Glob),
+    /// An abstract Unix socket name (without the leading `@`).
+    Abstract(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -99,6 +182,53 @@ pub struct Resources {
     pub wall: Option<Duration>,
 }
 
+impl Policy {
+    /// Every distinct DNS name of the connect rules, in policy order.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.rules {
+            if let Matcher::Connect(AddrPattern::Host { name, .. }) = &r.matcher {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A copy whose host patterns resolve to the addresses in `table`; a name the table lacks
+    /// resolves to nothing (so it matches no address).
+    pub fn with_resolved(&self, table: &HashMap<String, Vec<IpAddr>>) -> Policy {
+        let mut p = self.clone();
+        for r in &mut p.rules {
+            if let Matcher::Connect(AddrPattern::Host { name, resolved, .. }) = &mut r.matcher {
+                *resolved = table.get(name.as_str()).cloned().unwrap_or_default();
+            }
+        }
+        p
+    }
+
+    /// Whether the kernel walls (view + Landlock) leave opens the policy forbids: any `hide`
+    /// (files created after launch) or any open rule that is not `allow`.
+    pub fn open_needs_emulation(&self) -> bool {
+        !self.filesystem.hide.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|r| matches!(r.matcher, Matcher::Open { .. }) && r.action != Action::Allow)
+    }
+
+    /// Whether connects need the monitor: `filtered` (Landlock filters ports, not addresses)
+    /// or any connect rule that is not `allow`.
+    pub fn connect_needs_emulation(&self) -> bool {
+        self.network.mode == NetMode::Filtered
+            || self
+                .rules
+                .iter()
+                .any(|r| matches!(r.matcher, Matcher::Connect(_)) && r.action != Action::Allow)
+    }
+}
+
 impl EnvPolicy {
     /// The environment the agent gets: passed variables of `caller`, then `set` on top.
     pub fn filter(&self, caller: &[(String, String)]) -> Vec<(String, String)> {
@@ -128,11 +258,16 @@ impl NetAllow {
         if port != self.port {
             return false;
         }
-        match (self.addr, addr) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
-            (IpAddr::V6(net), IpAddr::V6(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
-            _ => false,
-        }
+        in_net(self.addr, self.prefix, addr)
+    }
+}
+
+/// Whether `addr` lies in `net/prefix` (an IPv4 address is never in an IPv6 network).
+pub(crate) fn in_net(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
+    match (net, addr) {
+        (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(&net.octets(), &a.octets(), prefix),
+        (IpAddr::V6(net), IpAddr::V6(a)) => prefix_eq(&net.octets(), &a.octets(), prefix),
+        _ => false,
     }
 }
 

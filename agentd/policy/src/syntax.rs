@@ -26,6 +26,11 @@ pub(crate) struct File {
     pub network: Network,
     #[serde(default)]
     pub resources: Resources,
+    #[serde(default)]
+    pub approval: Approval,
+    /// `[[rule]]`: the span locates rule-level errors (a missing key).
+    #[serde(default)]
+    pub rule: Vec<Spanned<Rule>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +73,28 @@ pub(crate) struct Resources {
     /// Integer or float cores.
     pub cpu: Option<Spanned<toml::Value>>,
     pub wall: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Approval {
+    pub timeout: Option<Spanned<String>>,
+    pub default: Option<Spanned<String>>,
+}
+
+/// One `[[rule]]`. Which keys a kind of rule takes is checked in `compile`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rule {
+    pub id: Option<Spanned<String>>,
+    pub on: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub access: Option<Spanned<String>>,
+    pub argv: Option<Spanned<String>>,
+    pub addr: Option<Spanned<String>>,
+    pub action: Option<Spanned<String>>,
+    pub errno: Option<Spanned<String>>,
+    pub reason: Option<Spanned<String>>,
 }
 
 /// Parses `text`; the error keeps toml's byte span.

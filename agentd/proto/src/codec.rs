@@ -162,6 +162,43 @@ mod tests {
     }
 
     #[test]
+    fn audit_request_defaults_optional_fields() {
+        let env = decode_request(br#"{"v":1,"req":{"type":"audit","run":"ab"}}"#).unwrap();
+        assert_eq!(
+            env.req,
+            Request::Audit {
+                run: "ab".into(),
+                follow: false,
+                kind: None,
+                verdict: None,
+                verify: false,
+            }
+        );
+    }
+
+    #[test]
+    fn run_request_without_json_events_still_decodes() {
+        let line = br#"{"v":1,"req":{"type":"run","argv":["sh"],"workspace":"/w","cwd":"/w",
+            "policy":null,"env":[],"stdio":"pipes"}}"#;
+        let Request::Run(run) = decode_request(line).unwrap().req else {
+            panic!("not a run request");
+        };
+        assert!(!run.json_events);
+    }
+
+    #[test]
+    fn audit_responses_roundtrip() {
+        use crate::Response;
+        let resp = Response::AuditRecords {
+            records: vec![serde_json::json!({"seq": 1, "kind": "exec"})],
+        };
+        let frame = encode(&resp).unwrap();
+        assert_eq!(decode::<Response>(&frame[..frame.len() - 1]).unwrap(), resp);
+        let end = encode(&Response::AuditEnd { verified: Some(3) }).unwrap();
+        assert_eq!(end, b"{\"type\":\"audit_end\",\"verified\":3}\n");
+    }
+
+    #[test]
     fn frame_buffer_splits_frames_across_reads() {
         let mut fb = FrameBuffer::new();
         fb.extend(b"{\"a\":");

@@ -55,6 +55,25 @@ pub enum Request {
     Inspect { run: String },
     /// Kill every process of a run at once (cgroup kill).
     Kill { run: String },
+    /// Read a run's audit log (owner or root). The daemon answers with zero or more
+    /// [`Response::AuditRecords`] frames, then [`Response::AuditEnd`] (or an error). With
+    /// `verify`, it only checks the hash chain: [`Response::AuditEnd`] with `verified` set, or
+    /// an [`ErrorCode::AuditBroken`] error naming the first broken record.
+    Audit {
+        run: String,
+        /// Keep sending records as they are written until the run has ended.
+        #[serde(default)]
+        follow: bool,
+        /// Only records of this kind: `exec`, `open`, `connect`, `run_start`, `run_end`,
+        /// `daemon_start` or `note`.
+        #[serde(default)]
+        kind: Option<String>,
+        /// Only records with this verdict: `allow`, `deny`, `ask` or `pause`.
+        #[serde(default)]
+        verdict: Option<String>,
+        #[serde(default)]
+        verify: bool,
+    },
 }
 
 /// How the agent's standard streams are connected.
@@ -93,6 +112,9 @@ pub struct RunRequest {
     /// The caller's environment; the policy's `[env]` filters it.
     pub env: Vec<(String, String)>,
     pub stdio: Stdio,
+    /// Send every audit record of the run as a [`Response::Event`] on this connection.
+    #[serde(default)]
+    pub json_events: bool,
 }
 
 /// A frame the daemon sends.
@@ -122,6 +144,19 @@ pub enum Response {
     },
     Ok,
     Error(ErrorBody),
+    /// Some records of an audit log, in file order (one of several frames, each well under
+    /// [`MAX_FRAME`]).
+    AuditRecords {
+        records: Vec<serde_json::Value>,
+    },
+    /// The end of an `audit` answer; `verified` is the number of records when `verify` was asked.
+    AuditEnd {
+        verified: Option<u64>,
+    },
+    /// One audit record of the run, as it is written (only when the run asked for `json_events`).
+    Event {
+        record: serde_json::Value,
+    },
 }
 
 /// How a run ended.
@@ -250,4 +285,6 @@ pub enum ErrorCode {
     Unsupported,
     /// Anything else on the daemon's side.
     Internal,
+    /// An audit log's hash chain is broken; the message names the first broken record.
+    AuditBroken,
 }

@@ -1,7 +1,10 @@
 //! Serving one connection: decode each frame, check authority, answer. A malformed or
 //! oversized frame gets a structured error and the connection (and the daemon) carries on.
 
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentd_proto::codec::decode_request;
 use agentd_proto::{ErrorBody, ErrorCode, Request, Response, RunDetail};
@@ -11,8 +14,9 @@ use tokio::net::UnixStream;
 
 use super::conn::{Conn, Incoming};
 use super::identity::{self, Caller};
-use super::registry::Asker;
+use super::registry::{Asker, Registry, RunEntry};
 use super::{runs, State};
+use crate::audit::{self, Filter, Kind, Tail, VerifyError};
 
 pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
     let caller = match identity::caller_of(&stream) {
@@ -60,6 +64,28 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
         }
         match req {
             Request::Run(run) => return runs::handle_run(state, conn, caller, run).await,
+            Request::Audit {
+                run,
+                follow,
+                kind,
+                verdict,
+                verify,
+            } => {
+                let _ = conn.take_fds();
+                let query = AuditQuery {
+                    run,
+                    follow,
+                    kind,
+                    verdict,
+                    verify,
+                };
+                if handle_audit(&state, &mut conn, &caller, query)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             other => {
                 let _ = conn.take_fds();
                 let resp = answer(&state, &caller, other);
@@ -132,7 +158,251 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
                     )
                 })
         }),
-        Request::Run(_) => Err(ErrorBody::new(ErrorCode::Internal, "run handled elsewhere")),
+        Request::Run(_) | Request::Audit { .. } => Err(ErrorBody::new(
+            ErrorCode::Internal,
+            "request handled elsewhere",
+        )),
     };
     result.unwrap_or_else(Response::Error)
+}
+
+/// How often `audit --follow` looks for new records.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Polls without new data after a run ended before `--follow` stops waiting for `run_end`.
+const FOLLOW_GRACE_POLLS: u32 = 10;
+/// Bytes of records per `audit_records` frame (a single record may take up to `MAX_ONE`).
+const CHUNK_BUDGET: usize = agentd_proto::MAX_FRAME / 4;
+const MAX_ONE: usize = agentd_proto::MAX_FRAME - 4096;
+
+struct AuditQuery {
+    run: String,
+    follow: bool,
+    kind: Option<String>,
+    verdict: Option<String>,
+    verify: bool,
+}
+
+/// The run an audit request names (owner or root only), its log file, and the filter.
+fn audit_target(
+    registry: &Registry,
+    runs_dir: &Path,
+    asker: Asker,
+    q: &AuditQuery,
+) -> Result<(Arc<RunEntry>, PathBuf, Filter), ErrorBody> {
+    let invalid =
+        |m: String, hint: &str| ErrorBody::new(ErrorCode::InvalidRequest, m).with_hint(hint);
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+            invalid(
+                format!("unknown record kind `{k}`"),
+                "kinds: exec, open, connect, run_start, run_end, daemon_start, note",
+            )
+        })?),
+    };
+    if let Some(v) = q.verdict.as_deref() {
+        if !["allow", "deny", "ask", "pause"].contains(&v) {
+            return Err(invalid(
+                format!("unknown verdict `{v}`"),
+                "verdicts: allow, deny, ask, pause",
+            ));
+        }
+    }
+    let entry = registry.find(&q.run, asker)?;
+    let path = runs_dir.join(&entry.id).join(audit::FILE_NAME);
+    let filter = Filter {
+        kind,
+        verdict: q.verdict.clone(),
+    };
+    Ok((entry, path, filter))
+}
+
+/// Answers an `audit` request; `Err` only when the connection is gone.
+async fn handle_audit(
+    state: &Arc<State>,
+    conn: &mut Conn,
+    caller: &Caller,
+    q: AuditQuery,
+) -> io::Result<()> {
+    let asker = Asker { uid: caller.uid };
+    let (entry, path, filter) = match audit_target(&state.registry, &state.runs_dir(), asker, &q) {
+        Ok(t) => t,
+        Err(body) => return conn.send_error(body).await,
+    };
+    if q.verify {
+        let resp = match blocking(move || audit::verify(&path)).await {
+            Ok(Ok(n)) => Response::AuditEnd { verified: Some(n) },
+            Ok(Err(e)) => Response::Error(verify_error(&entry.id, e)),
+            Err(e) => Response::Error(read_error(&entry.id, &e)),
+        };
+        return conn.send(&resp).await;
+    }
+    let mut tail: Option<Tail> = None;
+    let mut idle_after_end = 0;
+    loop {
+        let live = entry.is_live();
+        let (t, batch) = blocking({
+            let path = path.clone();
+            let filter = filter.clone();
+            move || next_batch(tail, &path, &filter)
+        })
+        .await
+        .unwrap_or_else(|e| (None, Err(e)));
+        tail = t;
+        let records = match batch {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && q.follow && live => Vec::new(),
+            Err(e) => return conn.send_error(read_error(&entry.id, &e)).await,
+        };
+        let fresh = !records.is_empty();
+        for records in audit::reader::chunks(records, CHUNK_BUDGET, MAX_ONE) {
+            conn.send(&Response::AuditRecords { records }).await?;
+        }
+        if !q.follow || tail.as_ref().is_some_and(|t| t.ended) {
+            break;
+        }
+        if !live {
+            idle_after_end = if fresh { 0 } else { idle_after_end + 1 };
+            if idle_after_end >= FOLLOW_GRACE_POLLS {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            inc = conn.read() => match inc {
+                Ok(Incoming::Closed) | Err(_) => return Err(io::ErrorKind::BrokenPipe.into()),
+                Ok(_) => { let _ = conn.take_fds(); }
+            },
+        }
+    }
+    conn.send(&Response::AuditEnd { verified: None }).await
+}
+
+/// Opens the log on first use, then reads what was appended since the last call.
+fn next_batch(
+    tail: Option<Tail>,
+    path: &Path,
+    filter: &Filter,
+) -> (Option<Tail>, io::Result<Vec<serde_json::Value>>) {
+    let mut tail = match tail {
+        Some(t) => t,
+        None => match Tail::open(path) {
+            Ok(t) => t,
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let batch = tail.next_batch(filter);
+    (Some(tail), batch)
+}
+
+/// Runs file I/O off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)
+}
+
+fn verify_error(run: &str, e: VerifyError) -> ErrorBody {
+    match e {
+        VerifyError::Broken { .. } => ErrorBody::new(
+            ErrorCode::AuditBroken,
+            format!("audit log of run {run} is broken: {e}"),
+        )
+        .with_hint("the file was changed after agentd wrote it; keep a copy for investigation"),
+        VerifyError::Io { .. } => ErrorBody::new(ErrorCode::Internal, e.to_string()),
+    }
+}
+
+fn read_error(run: &str, e: &io::Error) -> ErrorBody {
+    if e.kind() == io::ErrorKind::NotFound {
+        return ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            format!("run {run} has no audit log"),
+        )
+        .with_hint("runs started before auditing was enabled have none");
+    }
+    ErrorBody::new(
+        ErrorCode::Internal,
+        format!("cannot read the audit log of run {run}: {e}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentd_proto::{RunInfo, RunState};
+
+    fn registry_with(id: &str, owner: u32) -> Registry {
+        let r = Registry::default();
+        r.insert(Arc::new(RunEntry::new(
+            RunInfo {
+                id: id.into(),
+                uid: owner,
+                state: RunState::Exited,
+                argv: vec!["sh".into()],
+                workspace: "/w".into(),
+                policy: "default".into(),
+                started_at: 1,
+                pid: None,
+                exit: None,
+                detail: None,
+            },
+            crate::launch::cgroup::RunCgroup {
+                v2: None,
+                v1: vec![],
+                v2_limits: false,
+            },
+            String::new(),
+        )));
+        r
+    }
+
+    fn query(run: &str, kind: Option<&str>, verdict: Option<&str>) -> AuditQuery {
+        AuditQuery {
+            run: run.into(),
+            follow: false,
+            kind: kind.map(Into::into),
+            verdict: verdict.map(Into::into),
+            verify: false,
+        }
+    }
+
+    #[test]
+    fn audit_target_refuses_other_users_runs() {
+        let r = registry_with("ab12cd34", 1000);
+        let err = audit_target(
+            &r,
+            Path::new("/s/runs"),
+            Asker { uid: 2000 },
+            &query("ab", None, None),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+    }
+
+    #[test]
+    fn audit_target_resolves_owner_and_root_to_the_runs_log() {
+        let r = registry_with("ab12cd34", 1000);
+        for uid in [1000, 0] {
+            let q = query("ab1", Some("open"), Some("deny"));
+            let (entry, path, filter) =
+                audit_target(&r, Path::new("/s/runs"), Asker { uid }, &q).unwrap();
+            assert_eq!(entry.id, "ab12cd34");
+            assert_eq!(path, Path::new("/s/runs/ab12cd34/audit.jsonl"));
+            assert_eq!(filter.kind, Some(Kind::Open));
+            assert_eq!(filter.verdict.as_deref(), Some("deny"));
+        }
+    }
+
+    #[test]
+    fn audit_target_rejects_unknown_kind_and_verdict() {
+        let r = registry_with("ab12cd34", 1000);
+        let me = Asker { uid: 1000 };
+        let runs = Path::new("/s/runs");
+        let err = audit_target(&r, runs, me, &query("ab", Some("fork"), None)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(err.message.contains("fork"));
+        let err = audit_target(&r, runs, me, &query("ab", None, Some("maybe"))).unwrap_err();
+        assert!(err.message.contains("maybe"));
+    }
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 
 use nix::sys::stat::SFlag;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,14 +21,20 @@ use super::conn::{Conn, Incoming};
 use super::identity::{self, Caller};
 use super::registry::RunEntry;
 use super::State;
+use crate::audit::{AuditHandle, AuditLog, Body, Entry, Kind};
 use crate::launch::plan::{plan, PlanInput};
 use crate::launch::spec::Identity;
 use crate::launch::{self, HelperEvent};
+use crate::monitor::{Monitor, PolicyCell, RunContext};
 
 /// How long building a sandbox may take before the run is abandoned.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a dead run's last tasks to leave its cgroup.
 const CLEANUP_PATIENCE: Duration = Duration::from_secs(5);
+/// Records a run's monitor may queue before it waits for the disk.
+const AUDIT_QUEUE: usize = 65_536;
+/// How often host names in a policy are resolved again.
+const HOST_TTL: Duration = Duration::from_secs(60);
 const PTY_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
@@ -49,8 +56,12 @@ pub async fn handle_run(state: Arc<State>, mut conn: Conn, caller: Caller, req: 
 
 struct Prepared {
     entry: Arc<RunEntry>,
-    policy: Policy,
+    policy: Arc<PolicyCell>,
     launched: launch::Launched,
+    audit: AuditHandle,
+    caller: Caller,
+    user: String,
+    json_events: bool,
 }
 
 async fn prepare(
@@ -131,20 +142,44 @@ async fn prepare(
         exit: None,
         detail: None,
     };
-    let entry = Arc::new(RunEntry::new(info, cgroup, policy.to_toml()));
+    let policy_toml = policy.to_toml();
+    let audit = match AuditLog::open(&run_dir.join("audit.jsonl"), &id, AUDIT_QUEUE) {
+        Ok(a) => a,
+        Err(e) => {
+            cleanup_cg(&cgroup);
+            return Err(err(
+                ErrorCode::Internal,
+                format!("cannot open the run's audit log: {e}"),
+            ));
+        }
+    };
+    let start = Entry {
+        kind: Kind::RunStart,
+        body: Body {
+            uid: Some(caller.uid),
+            user: Some(vars.user.clone()),
+            argv: Some(req.argv.clone()),
+            workspace: Some(vars.workspace.display().to_string()),
+            policy_digest: Some(sha256_hex(policy_toml.as_bytes())),
+            message: Some(format!("policy {}", policy.name)),
+            ..Body::default()
+        },
+    };
+    if audit.record(start).is_err() {
+        cleanup_cg(&cgroup);
+        return Err(err(ErrorCode::Internal, "cannot write the run's audit log"));
+    }
+    let entry = Arc::new(RunEntry::new(info, cgroup, policy_toml));
     state.registry.insert(entry.clone());
     write_state(&run_dir, &entry.info());
+    let policy = resolve_hosts(policy).await;
     let launched = match launch::spawn(&spec, stdio).await {
         Ok(l) => l,
         Err(e) => {
-            finish(
-                state,
-                &entry,
-                ExitStatus::Killed {
-                    reason: e.to_string(),
-                },
-            )
-            .await;
+            let status = ExitStatus::Killed {
+                reason: e.to_string(),
+            };
+            finish(state, &entry, status, Some(audit)).await;
             return Err(err(
                 ErrorCode::Internal,
                 format!("cannot start the launcher: {e}"),
@@ -154,8 +189,12 @@ async fn prepare(
     tracing::info!(run = %id, uid = caller.uid, policy = %policy.name, argv = ?req.argv, "run launching");
     Ok(Prepared {
         entry,
-        policy,
+        policy: PolicyCell::new(policy),
         launched,
+        audit,
+        caller: caller.clone(),
+        user: vars.user,
+        json_events: req.json_events,
     })
 }
 
@@ -249,45 +288,70 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
         entry,
         policy,
         mut launched,
+        audit,
+        caller,
+        user,
+        json_events,
     } = p;
-    let first = timeout(LAUNCH_TIMEOUT, launched.next_event()).await;
-    match first {
-        Ok(Some(HelperEvent::Started { agent_pid, .. })) => {
-            entry.update(|i| {
-                i.state = RunState::Running;
-                i.pid = Some(agent_pid);
-            });
-            write_state(&state.runs_dir().join(&entry.id), &entry.info());
-            let started = Response::Started {
-                run: entry.id.clone(),
-                policy: policy.name.clone(),
-                pid: agent_pid,
-            };
-            if conn.send(&started).await.is_err() {
-                entry.kill("agentctl disconnected");
+    let mut monitor = None;
+    let started = loop {
+        let ev = timeout(LAUNCH_TIMEOUT, launched.next_event()).await;
+        match ev {
+            Ok(Some((HelperEvent::Listener { agent_pid }, mut fds))) => {
+                let ctx = RunContext {
+                    run_id: entry.id.clone(),
+                    uid: caller.uid,
+                    gid: caller.gid,
+                    groups: caller.groups.clone(),
+                    user: user.clone(),
+                    agent_pid,
+                    policy: policy.clone(),
+                    cgroup: entry.cgroup.clone(),
+                    audit: audit.clone(),
+                };
+                let started = match fds.pop() {
+                    Some(listener) => Monitor::new(ctx, listener).and_then(Monitor::spawn),
+                    None => Err(std::io::Error::other("no listener came with the event")),
+                };
+                match started {
+                    Ok(handle) => monitor = Some(handle),
+                    Err(e) => break Err(format!("cannot start the reference monitor: {e}")),
+                }
             }
-        }
-        Ok(Some(HelperEvent::ExecFailed { errno, message })) => {
-            let status = ExitStatus::ExecFailed { errno, message };
-            finish(&state, &entry, status.clone()).await;
-            let _ = conn
-                .send(&Response::Exited {
-                    run: entry.id.clone(),
-                    status,
-                })
-                .await;
-            let _ = launched.child.wait().await;
-            return;
-        }
-        other => {
-            let message = match other {
-                Ok(Some(HelperEvent::SetupFailed { message })) => message,
-                Err(_) => format!(
+            Ok(Some((HelperEvent::Started { agent_pid, .. }, _))) if monitor.is_some() => {
+                break Ok(agent_pid)
+            }
+            Ok(Some((HelperEvent::ExecFailed { errno, message }, _))) => {
+                let status = ExitStatus::ExecFailed { errno, message };
+                finish(&state, &entry, status.clone(), Some(audit)).await;
+                let _ = conn
+                    .send(&Response::Exited {
+                        run: entry.id.clone(),
+                        status,
+                    })
+                    .await;
+                let _ = launched.child.wait().await;
+                return;
+            }
+            Ok(Some((HelperEvent::SetupFailed { message }, _))) => break Err(message),
+            Ok(Some((HelperEvent::Started { .. }, _))) => {
+                break Err("the run started without its monitor".into())
+            }
+            Ok(Some((HelperEvent::Exited { .. }, _))) => {
+                break Err("the run ended before it started".into())
+            }
+            Err(_) => {
+                break Err(format!(
                     "building the sandbox took longer than {}s",
                     LAUNCH_TIMEOUT.as_secs()
-                ),
-                _ => "the launcher exited unexpectedly".to_string(),
-            };
+                ))
+            }
+            Ok(None) => break Err("the launcher exited unexpectedly".into()),
+        }
+    };
+    let agent_pid = match started {
+        Ok(pid) => pid,
+        Err(message) => {
             entry.kill("launch failed");
             let _ = launched.child.kill().await;
             finish(
@@ -296,6 +360,7 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                 ExitStatus::Killed {
                     reason: message.clone(),
                 },
+                Some(audit),
             )
             .await;
             let code = if message.starts_with("landlock") {
@@ -308,15 +373,30 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                 .await;
             return;
         }
+    };
+    entry.update(|i| {
+        i.state = RunState::Running;
+        i.pid = Some(agent_pid);
+    });
+    write_state(&state.runs_dir().join(&entry.id), &entry.info());
+    let started = Response::Started {
+        run: entry.id.clone(),
+        policy: policy.get().name.clone(),
+        pid: agent_pid,
+    };
+    if conn.send(&started).await.is_err() {
+        entry.kill("agentctl disconnected");
     }
-    let wall = policy.resources.wall;
+    let mut events = json_events.then(|| audit.subscribe());
+    let refresh = tokio::spawn(refresh_hosts(policy.clone()));
+    let wall = policy.get().resources.wall;
     let deadline = wall.map(|w| Instant::now() + w);
     let mut client = true;
     let mut wall_fired = false;
     let status = loop {
         tokio::select! {
             ev = launched.next_event() => match ev {
-                Some(HelperEvent::Exited { status }) => break status,
+                Some((HelperEvent::Exited { status }, _)) => break status,
                 Some(_) => continue,
                 None => {
                     entry.kill("the launcher died");
@@ -332,6 +412,14 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                     let _ = conn.take_fds();
                 }
             },
+            line = async { match events.as_mut() { Some(rx) => rx.recv().await.ok(), None => None } }, if client && events.is_some() => {
+                if let Some(record) = line.and_then(|l| serde_json::from_str(&l).ok()) {
+                    if conn.send(&Response::Event { record }).await.is_err() {
+                        client = false;
+                        entry.kill("agentctl disconnected");
+                    }
+                }
+            }
             _ = async { if let Some(d) = deadline { sleep_until(d).await } }, if deadline.is_some() && !wall_fired => {
                 wall_fired = true;
                 let w = wall.unwrap_or_default();
@@ -339,8 +427,9 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
             }
         }
     };
+    refresh.abort();
     let status = entry.final_status(status);
-    finish(&state, &entry, status.clone()).await;
+    finish(&state, &entry, status.clone(), Some(audit)).await;
     if client {
         let _ = conn
             .send(&Response::Exited {
@@ -350,10 +439,60 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
             .await;
     }
     let _ = launched.child.wait().await;
+    drop(monitor);
+}
+
+/// Resolves the policy's host names (blocking resolver, off the runtime's threads).
+async fn resolve_hosts(policy: Policy) -> Policy {
+    let names = policy.hosts();
+    if names.is_empty() {
+        return policy;
+    }
+    let table = tokio::task::spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        names
+            .into_iter()
+            .map(|n| {
+                let ips = (n.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(|it| it.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                (n, ips)
+            })
+            .collect::<HashMap<String, Vec<std::net::IpAddr>>>()
+    })
+    .await
+    .unwrap_or_default();
+    policy.with_resolved(&table)
+}
+
+/// Re-resolves host names every [`HOST_TTL`] while the run lives.
+async fn refresh_hosts(cell: Arc<PolicyCell>) {
+    loop {
+        tokio::time::sleep(HOST_TTL).await;
+        let current = (*cell.get()).clone();
+        if current.hosts().is_empty() {
+            return;
+        }
+        cell.set(resolve_hosts(current).await);
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Records the end of a run and removes its cgroup and staging directory.
-async fn finish(state: &State, entry: &Arc<RunEntry>, status: ExitStatus) {
+async fn finish(
+    state: &State,
+    entry: &Arc<RunEntry>,
+    status: ExitStatus,
+    audit: Option<AuditHandle>,
+) {
     tracing::info!(run = %entry.id, status = ?status, "run ended");
     entry.update(|i| {
         i.state = RunState::Exited;
@@ -361,6 +500,22 @@ async fn finish(state: &State, entry: &Arc<RunEntry>, status: ExitStatus) {
     });
     let run_dir = state.runs_dir().join(&entry.id);
     write_state(&run_dir, &entry.info());
+    let usage = entry.cgroup.usage();
+    if let Some(audit) = audit {
+        let end = Entry {
+            kind: Kind::RunEnd,
+            body: Body {
+                status: serde_json::to_value(entry.info().exit).ok(),
+                usage: Some(serde_json::json!({
+                    "cpu_seconds": usage.cpu_seconds,
+                    "memory_peak_bytes": usage.memory_peak,
+                })),
+                ..Body::default()
+            },
+        };
+        let _ = audit.record(end);
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
+    }
     let cg = entry.cgroup.clone();
     let staging = run_dir.join("root");
     let id = entry.id.clone();

@@ -355,6 +355,33 @@ impl RunCgroup {
         Ok(())
     }
 
+    /// Freezes every task of the run (v2 `cgroup.freeze`, else the v1 freezer).
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        self.set_frozen(true)
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        if let Some(d) = &self.v2 {
+            if d.join("cgroup.freeze").exists() {
+                return Self::write(d.join("cgroup.freeze"), if frozen { "1" } else { "0" });
+            }
+        }
+        match self.v1_dir("freezer") {
+            Some(f) => Self::write(
+                f.join("freezer.state"),
+                if frozen { "FROZEN" } else { "THAWED" },
+            ),
+            None => Err(CgroupError {
+                path: "freezer".into(),
+                source: io::Error::new(io::ErrorKind::Unsupported, "no freezer on this host"),
+            }),
+        }
+    }
+
     pub fn usage(&self) -> Usage {
         let read_u64 = |p: PathBuf| fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
         let mut u = Usage::default();

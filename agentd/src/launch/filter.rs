@@ -144,6 +144,14 @@ const PERSONALITY_BITS: [u64; 7] = [
 /// `personality(0xffffffff)` is a query; bit 31 is set only there.
 const PERSONALITY_QUERY_BIT: u64 = 0x8000_0000;
 
+/// Syscalls the reference monitor decides: every member of the exec, open and connect families
+/// (a libc that falls back from one to another is still seen), and the address-carrying sends
+/// and bind. `sendto` is notified only when it carries an address (a register check).
+pub const NOTIFY: &[&str] = &[
+    "execve", "execveat", "open", "openat", "openat2", "creat", "connect", "sendmsg", "sendmmsg",
+    "bind",
+];
+
 fn err(e: impl std::fmt::Display) -> LaunchError {
     LaunchError::Seccomp(e.to_string())
 }
@@ -236,12 +244,27 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
         )
         .map_err(err)?;
     }
+    for name in NOTIFY {
+        ctx.add_rule(ScmpAction::Notify, sys(name)?).map_err(err)?;
+    }
+    ctx.add_rule_conditional(
+        ScmpAction::Notify,
+        sys("sendto")?,
+        &[cmp(4, ScmpCompareOp::NotEqual, 0)],
+    )
+    .map_err(err)?;
     Ok(ctx)
 }
 
-/// Loads the filter on the calling process. `no_new_privs` must already be set.
-pub fn load(ctx: &ScmpFilterContext) -> Result<(), LaunchError> {
-    ctx.load().map_err(err)
+/// The filter as a raw BPF program (libseccomp 2.5 exports only to a file descriptor).
+pub fn program(ctx: &ScmpFilterContext) -> Result<Vec<u8>, LaunchError> {
+    use std::io::Read;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    ctx.export_bpf(&w).map_err(err)?;
+    drop(w);
+    let mut prog = Vec::new();
+    std::fs::File::from(r).read_to_end(&mut prog).map_err(err)?;
+    Ok(prog)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! Fail closed: when the daemon's end of the socket closes (the daemon died or was killed), the
 //! launcher kills the run's init, which takes the whole pid namespace with it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -16,6 +16,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
 
@@ -75,37 +76,53 @@ fn emit(ctl: &mut UnixStream, ev: &HelperEvent) {
 }
 
 fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
-    let mut flags = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
-    if spec.isolate_network {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    unshare(flags).map_err(|e| LaunchError::Namespace(format!("unshare: {e}")))?;
+    // Only the pid namespace is created here (it applies to our next child, the run's init).
+    // Everything else init creates for itself: the launcher must stay in the host's mount
+    // namespace, or init's pivot_root would move the launcher's root into the view too.
+    unshare(CloneFlags::CLONE_NEWPID)
+        .map_err(|e| LaunchError::Namespace(format!("unshare: {e}")))?;
     let pipe =
         |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(pipe("pipe"))?;
     let (result_r, result_w) = pipe2(OFlag::O_CLOEXEC).map_err(pipe("pipe"))?;
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(pipe("pipe"))?;
 
     let init_pid =
         match process::fork_single_threaded().map_err(|e| LaunchError::Namespace(e.to_string()))? {
             process::ForkResult::Child => {
                 drop(report_r);
                 drop(result_r);
+                drop(go_w);
                 // The daemon's socket must not survive into the run.
                 process::close_in_child(ctl.as_raw_fd());
-                init::run_init(spec, report_w, result_w)
+                init::run_init(spec, report_w, result_w, go_r)
             }
             process::ForkResult::Parent { child } => child,
         };
     drop(report_w);
     drop(result_w);
+    drop(go_r);
 
-    let mut report = Vec::new();
-    let _ = std::fs::File::from(report_r).read_to_end(&mut report);
-    if !report.is_empty() {
-        let ev = match serde_json::from_slice::<ChildReport>(trim_newline(&report)) {
+    let mut reports = BufReader::new(std::fs::File::from(report_r));
+    let mut go = Some(go_w);
+    loop {
+        let mut line = String::new();
+        // EOF: every writer closed its end, the agent's on a successful exec.
+        if reports.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let failure = match serde_json::from_str::<ChildReport>(line.trim_end()) {
+            Ok(ChildReport::Listener { fd }) => match hand_over_listener(init_pid, fd, ctl) {
+                Ok(()) => {
+                    if let Some(w) = go.take() {
+                        let _ = nix::unistd::write(&w, b"g");
+                    }
+                    continue;
+                }
+                Err(e) => HelperEvent::SetupFailed {
+                    message: format!("cannot hand the seccomp listener to agentd: {e}"),
+                },
+            },
             Ok(ChildReport::SetupFailed { message }) => HelperEvent::SetupFailed { message },
             Ok(ChildReport::ExecFailed { errno, message }) => {
                 HelperEvent::ExecFailed { errno, message }
@@ -116,9 +133,10 @@ fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
         };
         let _ = kill(init_pid, Signal::SIGKILL);
         let _ = waitpid(init_pid, None);
-        emit(ctl, &ev);
+        emit(ctl, &failure);
         return Ok(());
     }
+    drop(go);
     let agent_pid = agent_pid_of(init_pid).unwrap_or(init_pid.as_raw());
     emit(
         ctl,
@@ -130,8 +148,33 @@ fn launch(spec: &Spec, ctl: &mut UnixStream) -> Result<(), LaunchError> {
     supervise(init_pid, result_r, ctl)
 }
 
-fn trim_newline(b: &[u8]) -> &[u8] {
-    b.strip_suffix(b"\n").unwrap_or(b)
+/// Takes a copy of the agent's listener (descriptor `fd` of the agent) and sends it to the
+/// daemon with a `listener` event.
+fn hand_over_listener(init: Pid, fd: i32, ctl: &mut UnixStream) -> std::io::Result<()> {
+    let agent = agent_pid_of(init).ok_or_else(|| {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", init.as_raw()));
+        std::io::Error::other(format!(
+            "agent process not found (init {init}: children {children:?})"
+        ))
+    })?;
+    let pidfd = pidfd::open(agent)?;
+    let listener = pidfd::get_fd(pidfd.as_fd(), fd)?;
+    let mut line = serde_json::to_vec(&HelperEvent::Listener { agent_pid: agent })
+        .map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let fds = [listener.as_raw_fd()];
+    let sent = sendmsg::<()>(
+        ctl.as_raw_fd(),
+        &[IoSlice::new(&line)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    if sent != line.len() {
+        return Err(std::io::Error::other("short write to agentd"));
+    }
+    Ok(())
 }
 
 /// The agent's host pid: init's only child right after the fork.

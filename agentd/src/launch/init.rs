@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -19,13 +19,13 @@ use nix::unistd::{access, AccessFlags};
 
 use super::spec::Spec;
 use super::{filter, landlock, mounts, privs, ChildReport, LaunchError};
-use crate::sys::{netdev, process, tty};
+use crate::sys::{netdev, process, seccomp_notify, tty};
 use agentd_proto::ExitStatus;
 
 /// Entry of the run's init. Never returns.
 #[allow(clippy::exit)] // a forked child must end here, never unwind into the launcher's code
-pub fn run_init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> ! {
-    let code = match init(spec, report, result) {
+pub fn run_init(spec: &Spec, report: OwnedFd, result: OwnedFd, go: OwnedFd) -> ! {
+    let code = match init(spec, report, result, go) {
         Ok(()) => 0,
         Err((e, report)) => {
             send(
@@ -47,7 +47,12 @@ fn send(fd: OwnedFd, msg: &ChildReport) {
     }
 }
 
-fn init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> Result<(), (LaunchError, OwnedFd)> {
+fn init(
+    spec: &Spec,
+    report: OwnedFd,
+    result: OwnedFd,
+    go: OwnedFd,
+) -> Result<(), (LaunchError, OwnedFd)> {
     macro_rules! tryr {
         ($e:expr) => {
             match $e {
@@ -63,7 +68,14 @@ fn init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> Result<(), (LaunchErro
         tryr!(std::fs::write(procs, "0")
             .map_err(|e| LaunchError::Cgroup(procs.display().to_string(), e)));
     }
-    tryr!(unshare(CloneFlags::CLONE_NEWCGROUP).map_err(ns("cgroup namespace")));
+    let mut flags = CloneFlags::CLONE_NEWCGROUP
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    if spec.isolate_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    tryr!(unshare(flags).map_err(ns("namespaces")));
     tryr!(mounts::build_view(spec));
     tryr!(nix::unistd::sethostname(&spec.hostname).map_err(ns("hostname")));
     if spec.isolate_network {
@@ -77,11 +89,12 @@ fn init(spec: &Spec, report: OwnedFd, result: OwnedFd) -> Result<(), (LaunchErro
         {
             process::ForkResult::Child => {
                 drop(result);
-                run_agent(spec, report)
+                run_agent(spec, report, go)
             }
             process::ForkResult::Parent { child } => child,
         };
     drop(report);
+    drop(go);
     // init keeps root's uid (the agent cannot signal or trace it) but no capability.
     if privs::drop_caps_keep_uid().is_err() {
         let _ = nix::sys::signal::kill(agent, Signal::SIGKILL);
@@ -112,8 +125,8 @@ fn reap_until(agent: nix::unistd::Pid) -> ExitStatus {
 
 /// The agent process: confine, then exec. Never returns.
 #[allow(clippy::exit)] // a forked child must end here, never unwind into the launcher's code
-fn run_agent(spec: &Spec, report: OwnedFd) -> ! {
-    let msg = match confine_and_exec(spec) {
+fn run_agent(spec: &Spec, report: OwnedFd, go: OwnedFd) -> ! {
+    let msg = match confine_and_exec(spec, &report, go) {
         Err(AgentError::Setup(e)) => ChildReport::SetupFailed {
             message: e.to_string(),
         },
@@ -134,7 +147,23 @@ impl From<LaunchError> for AgentError {
     }
 }
 
-fn confine_and_exec(spec: &Spec) -> Result<std::convert::Infallible, AgentError> {
+/// Writes one report line without giving up the descriptor.
+fn report_line(fd: &OwnedFd, msg: &ChildReport) -> Result<(), LaunchError> {
+    let mut line = serde_json::to_vec(msg).map_err(|e| LaunchError::Namespace(e.to_string()))?;
+    line.push(b'\n');
+    let n = nix::unistd::write(fd, &line)
+        .map_err(|e| LaunchError::Namespace(format!("report: {e}")))?;
+    if n != line.len() {
+        return Err(LaunchError::Namespace("short report write".into()));
+    }
+    Ok(())
+}
+
+fn confine_and_exec(
+    spec: &Spec,
+    report: &OwnedFd,
+    go: OwnedFd,
+) -> Result<std::convert::Infallible, AgentError> {
     let setup =
         |what: &'static str| move |e: nix::Error| LaunchError::Namespace(format!("{what}: {e}"));
     nix::unistd::setsid().map_err(setup("setsid"))?;
@@ -143,7 +172,7 @@ fn confine_and_exec(spec: &Spec) -> Result<std::convert::Infallible, AgentError>
             .map_err(|e| LaunchError::Namespace(format!("controlling terminal: {e}")))?;
     }
     let ruleset = landlock::prepare(&spec.landlock)?;
-    let seccomp = filter::build(&spec.filter)?;
+    let program = filter::program(&filter::build(&spec.filter)?)?;
     privs::drop_to(&spec.identity)?;
     nix::unistd::chdir(&spec.cwd).map_err(|e| {
         LaunchError::Namespace(format!(
@@ -152,15 +181,34 @@ fn confine_and_exec(spec: &Spec) -> Result<std::convert::Infallible, AgentError>
         ))
     })?;
     landlock::enforce(ruleset)?;
-    filter::load(&seccomp)?;
-    let program = resolve_program(spec).map_err(|(errno, m)| AgentError::Exec(errno, m))?;
+    let exe = resolve_program(spec).map_err(|(errno, m)| AgentError::Exec(errno, m))?;
     let argv = cstrings(spec.argv.iter().map(|a| a.as_bytes()));
     let envp = cstrings(
         spec.env
             .iter()
             .map(|(k, v)| format!("{k}={v}").into_bytes()),
     );
-    let prog = CString::new(program.as_os_str().as_bytes()).map_err(|_| nul(&spec.argv[0]))?;
+    let prog = CString::new(exe.as_os_str().as_bytes()).map_err(|_| nul(&spec.argv[0]))?;
+    // From here on exec, open and connect wait for the monitor: nothing below may use them
+    // before exec (write/read/close are not mediated).
+    let listener = seccomp_notify::install_with_listener(&program)
+        .map_err(|e| LaunchError::Seccomp(format!("install filter: {e}")))?;
+    report_line(
+        report,
+        &ChildReport::Listener {
+            fd: listener.as_raw_fd(),
+        },
+    )?;
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&go, &mut byte) {
+        Ok(1) if byte[0] == b'g' => {}
+        _ => {
+            return Err(LaunchError::Namespace("the launcher went away before exec".into()).into())
+        }
+    }
+    drop(go);
+    // The agent must never hold its own listener: it could answer its own notifications.
+    drop(listener);
     match nix::unistd::execve(&prog, &argv, &envp) {
         Err(e) => Err(AgentError::Exec(
             e as i32,

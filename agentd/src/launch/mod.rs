@@ -23,7 +23,7 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 pub use spec::Spec;
@@ -57,14 +57,29 @@ pub enum LaunchError {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
 pub enum ChildReport {
-    SetupFailed { message: String },
-    ExecFailed { errno: i32, message: String },
+    /// The agent installed its seccomp filter; the listener is its descriptor `fd`. It waits for
+    /// one byte on the go pipe (sent once the launcher holds a copy) before exec.
+    Listener {
+        fd: i32,
+    },
+    SetupFailed {
+        message: String,
+    },
+    ExecFailed {
+        errno: i32,
+        message: String,
+    },
 }
 
 /// What the launcher tells the daemon (one JSON line each on fd 3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum HelperEvent {
+    /// The run's seccomp listener travels with this event (`SCM_RIGHTS`); `agent_pid` is the
+    /// host pid of the process that installed it (its root is the run's view).
+    Listener {
+        agent_pid: i32,
+    },
     /// The command is executing (the report pipe closed on exec).
     Started {
         init_pid: i32,
@@ -87,16 +102,19 @@ pub enum HelperEvent {
 /// A launcher process and its event stream.
 pub struct Launched {
     pub child: tokio::process::Child,
-    events: BufReader<UnixStream>,
+    events: crate::daemon::conn::Conn,
 }
 
 impl Launched {
-    /// The next event; `None` when the launcher is gone.
-    pub async fn next_event(&mut self) -> Option<HelperEvent> {
-        let mut line = String::new();
-        match self.events.read_line(&mut line).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => serde_json::from_str(&line).ok(),
+    /// The next event and any descriptors that came with it; `None` when the launcher is gone.
+    pub async fn next_event(&mut self) -> Option<(HelperEvent, Vec<OwnedFd>)> {
+        use crate::daemon::conn::Incoming;
+        match self.events.read().await {
+            Ok(Incoming::Frame(f)) => {
+                let ev = serde_json::from_slice(&f).ok()?;
+                Some((ev, self.events.take_fds()))
+            }
+            _ => None,
         }
     }
 }
@@ -125,6 +143,6 @@ pub async fn spawn(spec: &Spec, stdio: [OwnedFd; 3]) -> Result<Launched, LaunchE
         .map_err(LaunchError::Launcher)?;
     Ok(Launched {
         child,
-        events: BufReader::new(stream),
+        events: crate::daemon::conn::Conn::new(stream),
     })
 }

@@ -11,7 +11,9 @@ pub mod mount_api;
 pub mod netdev;
 pub mod peercred;
 pub mod pidfd;
+pub mod proc_mem;
 pub mod process;
+pub mod seccomp_notify;
 pub mod tty;
 
 use std::io;

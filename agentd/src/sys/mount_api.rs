@@ -99,3 +99,84 @@ pub fn open_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let p = cstr(path)?;
+    // SAFETY: `open_how` is a plain C struct for which all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = u64::from(u32::from_ne_bytes((flags | libc::O_CLOEXEC).to_ne_bytes()));
+    how.mode = u64::from(mode);
+    how.resolve = resolve;
+    // SAFETY: `p` and `how` are valid for the call and their sizes are passed; the kernel
+    // returns a new fd or -1.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            p.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    let fd = check(ret)?;
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("fd out of range"))?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `O_PATH` descriptor of `rel` inside the root `root` (`RESOLVE_IN_ROOT`: absolute symlinks
+/// and `..` stay inside it), plus the caller's `extra` resolve flags.
+pub fn open_in_root(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    nofollow: bool,
+    extra: u64,
+) -> io::Result<OwnedFd> {
+    let flags = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    openat2(root, rel, flags, 0, libc::RESOLVE_IN_ROOT | extra)
+}
+
+/// `O_PATH` descriptor of a host path, following symlinks and magic links (`/proc/<tid>/fd/N`)
+/// unless `nofollow` (last component only).
+pub fn open_path_follow(path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
+    // SAFETY: AT_FDCWD is a valid directory descriptor argument for openat2.
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    let flags = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    openat2(cwd, path, flags, 0, 0)
+}
+
+/// Opens the object `fd` names again with `flags` (through `/proc/self/fd`): permission is
+/// checked against the calling thread's credentials, as a fresh open would.
+pub fn reopen(fd: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
+    let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    open_path_follow_flags(&path, flags)
+}
+
+fn open_path_follow_flags(path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: AT_FDCWD is a valid directory descriptor argument for openat2.
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    openat2(cwd, path, flags, 0, 0)
+}
+
+/// Creates (or opens, per `flags`) `name` directly in the directory `dir`, never through a
+/// symlink.
+pub fn create_beneath(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    openat2(
+        dir,
+        Path::new(name),
+        flags,
+        mode,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    )
+}

@@ -173,6 +173,8 @@ impl Session<'_> {
                     p.deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                 }
                 Response::Error(body) => return Err(Hinted::from(body).into()),
+                // Audit records: already printed above when asked for.
+                Response::Event { .. } => {}
                 other => return Err(anyhow!("unexpected frame from agentd: {other:?}")),
             }
         }

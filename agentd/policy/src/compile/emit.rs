@@ -4,8 +4,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::value::{net_allow_text, wall_text};
-use crate::model::{NetMode, Policy, TmpMode};
+use super::addr::{addr_text, net_allow_text};
+use super::rule::errno_name;
+use super::value::wall_text;
+use crate::event::OpenAccess;
+use crate::model::{Action, AddrPattern, Matcher, NetMode, Policy, Rule, TmpMode};
 
 impl Policy {
     /// The effective policy as TOML, flattened, with a leading comment listing `sources`.
@@ -43,11 +46,9 @@ impl Policy {
             NetMode::Filtered => "filtered",
         };
         let _ = writeln!(out, "mode = {}", quote(mode));
-        list(
-            &mut out,
-            "allow",
-            self.network.allow.iter().map(net_allow_text),
-        );
+        let hosts = self.rules.iter().filter_map(allow_host);
+        let allow = self.network.allow.iter().map(net_allow_text).chain(hosts);
+        list(&mut out, "allow", allow);
 
         out.push_str("\n[resources]\n");
         let r = &self.resources;
@@ -66,8 +67,60 @@ impl Policy {
         if let Some(w) = r.wall {
             let _ = writeln!(out, "wall = {}", quote(&wall_text(w)));
         }
+
+        out.push_str("\n[approval]\n");
+        let timeout = wall_text(self.approval.timeout);
+        let _ = writeln!(out, "timeout = {}\ndefault = \"deny\"", quote(&timeout));
+        for r in self.rules.iter().filter(|r| allow_host(r).is_none()) {
+            rule(&mut out, r);
+        }
         out
     }
+}
+
+/// The `network.allow` entry a host-name rule came from, if it did.
+fn allow_host(r: &Rule) -> Option<String> {
+    match &r.matcher {
+        Matcher::Connect(a @ AddrPattern::Host { port: Some(_), .. })
+            if r.id.starts_with("network.allow ") =>
+        {
+            Some(addr_text(a))
+        }
+        _ => None,
+    }
+}
+
+fn rule(out: &mut String, r: &Rule) {
+    let _ = writeln!(out, "\n[[rule]]  # {}\nid = {}", r.source, quote(&r.id));
+    let (on, pairs) = match &r.matcher {
+        Matcher::Exec { path, argv } => {
+            let argv = argv.as_ref().map(|a| ("argv", a.as_str().to_string()));
+            ("exec", [Some(("path", path.to_string())), argv])
+        }
+        Matcher::Open { path, access } => {
+            let access = access.map(|a| match a {
+                OpenAccess::Read => ("access", "read".to_string()),
+                OpenAccess::Write => ("access", "write".to_string()),
+            });
+            ("open", [Some(("path", path.to_string())), access])
+        }
+        Matcher::Connect(a) => ("connect", [Some(("addr", addr_text(a))), None]),
+    };
+    let _ = writeln!(out, "on = {}", quote(on));
+    for (k, v) in pairs.into_iter().flatten() {
+        let _ = writeln!(out, "{k} = {}", quote(&v));
+    }
+    let action = match r.action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+        Action::Ask => "ask",
+        Action::Pause => "pause",
+    };
+    let _ = writeln!(out, "action = {}", quote(action));
+    if r.action == Action::Deny {
+        let _ = writeln!(out, "errno = {}", quote(errno_name(r.errno)));
+    }
+    let _ = writeln!(out, "reason = {}", quote(&r.reason));
 }
 
 fn path_text(p: &Path) -> String {

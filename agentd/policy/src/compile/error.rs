@@ -163,6 +163,7 @@ fn reword(message: &str) -> Bad {
         let valid = expected
             .trim_start_matches("expected one of ")
             .trim_start_matches("expected ")
+            .replace("` or `", "`, `")
             .replace('`', "");
         let bad = Bad::new(format!("unknown key {key}"));
         return if valid.is_empty() || valid.starts_with("there are no") {

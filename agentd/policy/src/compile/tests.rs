@@ -58,16 +58,6 @@ fn load_str_errors_point_at_file_line_col() {
             Some("valid keys here: read, write, exec, tmp, hide"),
         ),
         (
-            "version = 1\n[[rule]]\n",
-            "p.toml:2:3: unknown key `rule`",
-            Some("valid keys here: version, extends, filesystem, env, network, resources"),
-        ),
-        (
-            "version = 1\n[approval]\n",
-            "p.toml:2:2: unknown key `approval`",
-            None,
-        ),
-        (
             "version = 1\n[filesystem]\nread = [\"/usr\", 1]\n",
             "p.toml:3:17: invalid type",
             None,
@@ -133,9 +123,14 @@ fn load_str_errors_point_at_file_line_col() {
             None,
         ),
         (
-            "version = 1\n[network]\nmode = \"filtered\"\nallow = [\"example.com:443\"]\n",
-            "p.toml:4:10: host name `example.com`",
-            Some("host names come with the monitor; use an IP or CIDR"),
+            "version = 1\n[network]\nmode = \"filtered\"\nallow = [\"exa_mple.com:443\"]\n",
+            "p.toml:4:10: invalid IP address or host name `exa_mple.com`",
+            None,
+        ),
+        (
+            "version = 1\n[network]\nallow = [\"example.com:443\"]\n",
+            "p.toml:3:10: network.allow needs mode = \"filtered\"",
+            None,
         ),
         (
             "version = 1\n[network]\nmode = \"filtered\"\nallow = [\"10.0.0.1/8:443\"]\n",
@@ -218,6 +213,10 @@ fn load_str_errors_point_at_file_line_col() {
             None,
         ),
     ];
+    check_errors(cases);
+}
+
+fn check_errors(cases: &[(&str, &str, Option<&str>)]) {
     for (text, prefix, hint) in cases {
         let e = load(text).unwrap_err();
         let shown = e.to_string();
@@ -439,3 +438,5 @@ fn shipped_presets_load() {
     assert!(!hidden("/w/proj/src/main.rs"));
     assert!(!hidden("/w/proj/.envrc"));
 }
+
+mod rules;

@@ -2,18 +2,16 @@
 //! entries, environment names. Pure functions returning [`Bad`] without a location; the caller
 //! attaches the value's span.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Bad;
 use crate::glob::Glob;
-use crate::model::{NetAllow, NetMode, TmpMode, Vars};
+use crate::model::{NetMode, TmpMode, Vars};
 
 const VARS_HINT: &str = "the variables are ${HOME}, ${WORKSPACE}, ${USER}";
 const SIZE_HINT: &str = "write a size like \"512M\" or \"4G\"";
 const WALL_HINT: &str = "write a duration like \"90s\", \"30m\" or \"1h30m\"";
-const ALLOW_HINT: &str = "write IP:PORT or CIDR:PORT, like \"10.0.0.0/8:443\" or \"[::1]:8080\"";
 
 /// Replaces `${HOME}`, `${WORKSPACE}` and `${USER}`; any other `${…}` is an error.
 pub(crate) fn substitute(s: &str, vars: &Vars) -> Result<String, Bad> {
@@ -166,8 +164,14 @@ pub(crate) fn cpu(v: &toml::Value) -> Result<f64, Bad> {
     }
 }
 
-/// A duration of `<n>d<n>h<n>m<n>s` parts, each at most once, largest first.
+/// The `wall` limit: a [`duration`].
 pub(crate) fn wall(s: &str) -> Result<Duration, Bad> {
+    duration(s, "wall")
+}
+
+/// A duration of `<n>d<n>h<n>m<n>s` parts, each at most once, largest first; `key` names it in
+/// the error for zero.
+pub(crate) fn duration(s: &str, key: &str) -> Result<Duration, Bad> {
     let bad = || Bad::new(format!("invalid duration \"{s}\"")).hint(WALL_HINT);
     let units = [('d', 86_400u64), ('h', 3_600), ('m', 60), ('s', 1)];
     let mut next_unit = 0;
@@ -192,95 +196,12 @@ pub(crate) fn wall(s: &str) -> Result<Duration, Bad> {
         return Err(bad());
     }
     if total == 0 {
-        return Err(Bad::new("wall must be more than zero").hint(WALL_HINT));
+        return Err(Bad::new(format!("{key} must be more than zero")).hint(WALL_HINT));
     }
     Ok(Duration::from_secs(total))
 }
 
-/// `a.b.c.d[/n]:port` or `[v6[/n]]:port`.
-pub(crate) fn net_allow(s: &str) -> Result<NetAllow, Bad> {
-    let (host, port) = match s.strip_prefix('[') {
-        Some(rest) => match rest.split_once("]:") {
-            Some((h, p)) => (h, p),
-            None => return Err(Bad::new(format!("missing port in `{s}`")).hint(ALLOW_HINT)),
-        },
-        None => match s.rsplit_once(':') {
-            Some((h, _)) if h.contains(':') => {
-                return Err(
-                    Bad::new(format!("IPv6 address without brackets in `{s}`")).hint(ALLOW_HINT)
-                )
-            }
-            Some((h, p)) => (h, p),
-            None => return Err(Bad::new(format!("missing port in `{s}`")).hint(ALLOW_HINT)),
-        },
-    };
-    let (addr, prefix) = match host.split_once('/') {
-        Some((a, n)) => (a, Some(n)),
-        None => (host, None),
-    };
-    let addr: IpAddr = addr.parse().map_err(|_| {
-        if addr.chars().any(|c| c.is_ascii_alphabetic()) && !addr.contains(':') {
-            Bad::new(format!("host name `{addr}` in `{s}`"))
-                .hint("host names come with the monitor; use an IP or CIDR")
-        } else {
-            Bad::new(format!("invalid IP address `{addr}` in `{s}`")).hint(ALLOW_HINT)
-        }
-    })?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => max,
-        Some(n) => match n.parse::<u8>() {
-            Ok(n) if n <= max => n,
-            _ => {
-                return Err(
-                    Bad::new(format!("invalid prefix length `/{n}` in `{s}`")).hint(format!(
-                        "a prefix length is 0 to {max} for an IPv{} address",
-                        if max == 32 { 4 } else { 6 }
-                    )),
-                )
-            }
-        },
-    };
-    let network = mask(addr, prefix);
-    if network != addr {
-        return Err(Bad::new(format!("host bits set in `{addr}/{prefix}`"))
-            .hint(format!("write the network address: {network}/{prefix}")));
-    }
-    let port = match port.parse::<u16>() {
-        Ok(p) if p > 0 => p,
-        _ => {
-            return Err(Bad::new(format!("invalid port `{port}` in `{s}`"))
-                .hint("a port is a number from 1 to 65535"))
-        }
-    };
-    Ok(NetAllow { addr, prefix, port })
-}
-
-/// `addr` with the bits after `prefix` cleared.
-fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
-        }
-        IpAddr::V6(a) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
-        }
-    }
-}
-
-/// The canonical text of `a`, which [`net_allow`] parses back.
-pub(crate) fn net_allow_text(a: &NetAllow) -> String {
-    match (a.addr, a.prefix) {
-        (IpAddr::V4(v4), 32) => format!("{v4}:{}", a.port),
-        (IpAddr::V4(v4), n) => format!("{v4}/{n}:{}", a.port),
-        (IpAddr::V6(v6), 128) => format!("[{v6}]:{}", a.port),
-        (IpAddr::V6(v6), n) => format!("[{v6}/{n}]:{}", a.port),
-    }
-}
-
-/// The canonical text of a wall duration (`1h30m`), which [`wall`] parses back.
+/// The canonical text of a duration (`1h30m`), which [`duration`] parses back.
 pub(crate) fn wall_text(d: Duration) -> String {
     let mut secs = d.as_secs();
     let mut out = String::new();

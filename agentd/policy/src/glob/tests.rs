@@ -134,3 +134,27 @@ fn glob_as_str_keeps_pattern_as_written() {
     assert_eq!(g("/a/./b/").as_str(), "/a/./b/");
     assert_eq!(g("/a/b").to_string(), "/a/b");
 }
+
+#[test]
+fn argv_glob_matches_joined_arguments() {
+    let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let cases = [
+        ("* push *", "git push origin main", true),
+        ("* push *", "git push", false),
+        ("* push*", "git push", true),
+        ("git push", "git push", true),
+        ("git push", "git pushx", false),
+        ("git ?ush *", "git push -f", true),
+        ("*", "", true),
+        ("rm -rf *", "rm -rf /", true),
+        ("rm -rf *", "rm -r /", false),
+    ];
+    for (pattern, line, want) in cases {
+        let g = ArgvGlob::new(pattern).unwrap();
+        assert_eq!(g.matches(&argv(line)), want, "{pattern:?} vs {line:?}");
+    }
+    assert!(ArgvGlob::new("").is_err());
+    assert!(ArgvGlob::new("a\0b").is_err());
+    assert!(!ArgvGlob::new("x").unwrap().matches(&[]));
+    assert!(ArgvGlob::new("*").unwrap().matches(&[]));
+}

@@ -17,6 +17,8 @@ fn policy(fs: Filesystem, network: Network) -> Policy {
         },
         network,
         resources: Resources::default(),
+        rules: vec![],
+        approval: Default::default(),
     }
 }
 

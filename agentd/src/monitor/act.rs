@@ -1,0 +1,235 @@
+//! Decide and act: deny with the rule's errno; continue where the kernel walls hold whatever
+//! the agent rewrites; otherwise emulate (open here and inject the descriptor; connect the
+//! agent's own socket with the address we judged); hold `ask`/`pause` for a human.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use agentd_policy::{decide, Decision, Event, Verdict};
+use nix::sys::socket::{SockaddrLike, SockaddrStorage};
+
+use super::decode::Decoded;
+use super::{Monitor, Outcome};
+use crate::sys::seccomp_notify::{self, Notif, Reply};
+use crate::sys::{mount_api, pidfd};
+
+pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
+    let tid = i32::try_from(n.pid).unwrap_or(0);
+    match decoded {
+        Decoded::Nothing => Outcome::Reply(Reply::Continue),
+        Decoded::Open {
+            event,
+            target,
+            create,
+            flags,
+            mode,
+            builtin,
+        } => {
+            let decision = builtin.unwrap_or_else(|| decide(&m.ctx.policy.get(), &event));
+            m.record(tid, &event, &decision, "policy");
+            let emulate = m.emulate_open || create.is_some();
+            let open = Opening {
+                target,
+                create,
+                flags,
+                mode,
+                tid,
+                emulate,
+            };
+            match decision.verdict {
+                Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
+                Verdict::Allow => Outcome::Reply(open.perform(m.listener.as_fd(), n.id)),
+                Verdict::Ask | Verdict::Pause => hold(
+                    m,
+                    n,
+                    tid,
+                    event,
+                    decision,
+                    Box::new(move |l, id| open.perform(l, id)),
+                ),
+            }
+        }
+        Decoded::Exec { event } => {
+            let decision = decide(&m.ctx.policy.get(), &event);
+            m.record(tid, &event, &decision, "policy");
+            // exec cannot be emulated: the wall is Landlock EXECUTE and `noexec` mounts, which
+            // check the file really executed; the monitor judges and records.
+            simple(m, n, tid, event, decision)
+        }
+        Decoded::Connect {
+            event,
+            sockfd,
+            emulate,
+        } => {
+            let decision = decide(&m.ctx.policy.get(), &event);
+            m.record(tid, &event, &decision, "policy");
+            let Event::Connect {
+                addr: agentd_policy::SockAddr::Inet(addr),
+            } = event.clone()
+            else {
+                return simple(m, n, tid, event, decision);
+            };
+            let connect = move |_: std::os::fd::BorrowedFd<'_>, _: u64| {
+                if emulate {
+                    connect_for(tid, sockfd, addr)
+                } else {
+                    Reply::Continue
+                }
+            };
+            match decision.verdict {
+                Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
+                // A blocking connect to another host can take the TCP timeout: it runs on a
+                // worker so the run's other calls are not held up behind it.
+                Verdict::Allow if emulate && !addr.ip().is_loopback() => {
+                    let listener = m.listener.clone();
+                    let id = n.id;
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("connect".into())
+                            .spawn(move || {
+                                let reply = connect_for(tid, sockfd, addr);
+                                let _ = seccomp_notify::send(listener.as_fd(), id, reply);
+                            });
+                    match spawned {
+                        Ok(_) => Outcome::Held,
+                        Err(_) => Outcome::Reply(Reply::Error(libc::EAGAIN)),
+                    }
+                }
+                Verdict::Allow => Outcome::Reply(connect(m.listener.as_fd(), n.id)),
+                Verdict::Ask | Verdict::Pause => {
+                    hold(m, n, tid, event, decision, Box::new(connect))
+                }
+            }
+        }
+        Decoded::Address { events } => {
+            // Every address is decided and recorded; the first refusal answers the call.
+            let mut reply = Reply::Continue;
+            for event in events {
+                let decision = decide(&m.ctx.policy.get(), &event);
+                m.record(tid, &event, &decision, "policy");
+                if let (Verdict::Deny { errno }, Reply::Continue) = (decision.verdict, reply) {
+                    reply = Reply::Error(errno);
+                }
+                if matches!(decision.verdict, Verdict::Ask | Verdict::Pause)
+                    && reply == Reply::Continue
+                {
+                    // Sends are not held (a datagram per approval is no way to work): an
+                    // address that needs a human is refused; connect is where to ask.
+                    reply = Reply::Error(libc::EACCES);
+                }
+            }
+            Outcome::Reply(reply)
+        }
+    }
+}
+
+/// Exec and Unix-socket calls: the walls hold, so allow = continue.
+fn simple(m: &mut Monitor, n: &Notif, tid: i32, event: Event, decision: Decision) -> Outcome {
+    match decision.verdict {
+        Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
+        Verdict::Allow => Outcome::Reply(Reply::Continue),
+        Verdict::Ask | Verdict::Pause => {
+            hold(m, n, tid, event, decision, Box::new(|_, _| Reply::Continue))
+        }
+    }
+}
+
+fn hold(
+    m: &mut Monitor,
+    n: &Notif,
+    tid: i32,
+    event: Event,
+    decision: Decision,
+    on_allow: super::held::OnAllow,
+) -> Outcome {
+    let pause = decision.verdict == Verdict::Pause;
+    let ctx = super::held::Parked {
+        id: n.id,
+        tid,
+        event,
+        decision,
+        pause,
+        on_allow,
+        audit: m.ctx.audit.clone(),
+        entry_ctx: super::held::EntryCtx {
+            uid: m.ctx.uid,
+            user: m.ctx.user.clone(),
+        },
+    };
+    if m.held.park(ctx) {
+        Outcome::Held
+    } else {
+        Outcome::Reply(Reply::Error(libc::EACCES))
+    }
+}
+
+/// An allowed open, to be carried out.
+struct Opening {
+    target: OwnedFd,
+    create: Option<OsString>,
+    flags: i32,
+    mode: u32,
+    tid: i32,
+    emulate: bool,
+}
+
+impl Opening {
+    fn perform(self, listener: std::os::fd::BorrowedFd<'_>, id: u64) -> Reply {
+        if !self.emulate {
+            return Reply::Continue;
+        }
+        let opened = match &self.create {
+            Some(name) => {
+                let umask = umask_of(self.tid).unwrap_or(0o022);
+                mount_api::create_beneath(self.target.as_fd(), name, self.flags, self.mode & !umask)
+            }
+            None if self.flags & libc::O_PATH != 0 => self.target.try_clone(),
+            None => {
+                let keep = self.flags
+                    & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NOCTTY);
+                mount_api::reopen(self.target.as_fd(), keep)
+            }
+        };
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EACCES)),
+        };
+        match seccomp_notify::add_fd(listener, id, fd.as_fd(), self.flags & libc::O_CLOEXEC != 0) {
+            Ok(newfd) => Reply::Value(i64::from(newfd)),
+            Err(e) => Reply::Error(e.raw_os_error().unwrap_or(libc::EMFILE)),
+        }
+    }
+}
+
+/// The task's umask (emulated creates apply it; this thread's own umask is 0).
+fn umask_of(tid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let v = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(v.trim(), 8).ok()
+}
+
+/// Connects the agent's own socket (a duplicate taken with `pidfd_getfd`) to the address we
+/// judged — never to what the agent's memory says now.
+fn connect_for(tid: i32, sockfd: i32, addr: std::net::SocketAddr) -> Reply {
+    let sock = match pidfd::open_thread(tid).and_then(|p| pidfd::get_fd(p.as_fd(), sockfd)) {
+        Ok(s) => s,
+        Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF)),
+    };
+    // A v4 address on an AF_INET6 socket must be given v4-mapped.
+    let addr = match (addr, socket_family(&sock)) {
+        (std::net::SocketAddr::V4(a), Some(libc::AF_INET6)) => std::net::SocketAddr::V6(
+            std::net::SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0),
+        ),
+        _ => addr,
+    };
+    let target = SockaddrStorage::from(addr);
+    match nix::sys::socket::connect(sock.as_raw_fd(), &target) {
+        Ok(()) => Reply::Value(0),
+        Err(e) => Reply::Error(e as i32),
+    }
+}
+
+fn socket_family(sock: &OwnedFd) -> Option<i32> {
+    let addr: SockaddrStorage = nix::sys::socket::getsockname(sock.as_raw_fd()).ok()?;
+    addr.family().map(|f| f as i32)
+}

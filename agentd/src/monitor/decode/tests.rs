@@ -1,0 +1,65 @@
+// Test fixtures build sockaddrs from libc's i32 family constants.
+#![allow(clippy::cast_possible_truncation)]
+
+use super::*;
+
+fn v4(ip: [u8; 4], port: u16) -> Vec<u8> {
+    let mut b = (libc::AF_INET as u16).to_ne_bytes().to_vec();
+    b.extend_from_slice(&port.to_be_bytes());
+    b.extend_from_slice(&ip);
+    b.extend_from_slice(&[0; 8]);
+    b
+}
+
+#[test]
+fn parse_sockaddr_inet_v4_v6_and_mapped() {
+    assert_eq!(
+        parse_sockaddr(1, &v4([127, 0, 0, 1], 8080)),
+        Some(SockAddr::Inet("127.0.0.1:8080".parse().unwrap()))
+    );
+    let mut b = (libc::AF_INET6 as u16).to_ne_bytes().to_vec();
+    b.extend_from_slice(&443u16.to_be_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&"::ffff:10.1.2.3".parse::<Ipv6Addr>().unwrap().octets());
+    b.extend_from_slice(&[0; 4]);
+    assert_eq!(
+        parse_sockaddr(1, &b),
+        Some(SockAddr::Inet("10.1.2.3:443".parse().unwrap()))
+    );
+}
+
+#[test]
+fn parse_sockaddr_unix_path_abstract_and_short() {
+    let mut b = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    b.extend_from_slice(b"/run/x.sock\0");
+    assert_eq!(
+        parse_sockaddr(1, &b),
+        Some(SockAddr::Unix("/run/x.sock".into()))
+    );
+    let mut b = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    b.extend_from_slice(b"\0name");
+    assert_eq!(
+        parse_sockaddr(1, &b),
+        Some(SockAddr::Abstract("name".into()))
+    );
+    assert_eq!(parse_sockaddr(1, &[2]), None);
+    assert_eq!(parse_sockaddr(1, &v4([1, 2, 3, 4], 1)[..5]), None);
+}
+
+#[test]
+fn own_magic_links_map_to_the_tasks_proc_dir() {
+    let p = |s: &str| own_magic_link(42, Path::new(s));
+    assert_eq!(p("/proc/self/fd/3"), Some(PathBuf::from("/proc/42/fd/3")));
+    assert_eq!(p("/dev/fd/63"), Some(PathBuf::from("/proc/42/fd/63")));
+    assert_eq!(p("/dev/stdout"), Some(PathBuf::from("/proc/42/fd/1")));
+    assert_eq!(
+        p("/proc/thread-self/cwd"),
+        Some(PathBuf::from("/proc/42/cwd"))
+    );
+    assert_eq!(
+        p("/proc/self/status"),
+        None,
+        "not a magic link: resolved in the view"
+    );
+    assert_eq!(p("/etc/passwd"), None);
+}

@@ -1,0 +1,277 @@
+//! THE REFERENCE MONITOR: every exec, open and connect of a run is decided here.
+//!
+//! One thread per run blocks in `SECCOMP_IOCTL_NOTIF_RECV` itself (sync wake-up set: no hop
+//! through the async runtime on the hot path) and, for each notification:
+//! recv → decode (copy the arguments out of the agent's memory, re-check `ID_VALID`) →
+//! resolve (inside the run's view, as the run's user) → decide (pure: `agentd_policy::decide`)
+//! → act → audit.
+//!
+//! Acting follows the honesty rule (docs/security.md): a decision the kernel walls do not also
+//! enforce is never carried out by `CONTINUE` on agent memory. Opens are emulated (the file is
+//! opened here, in the run's root, with the run's filesystem identity, and the descriptor is
+//! injected with `ADDFD`); IP connects are emulated on the agent's own socket (`pidfd_getfd`).
+//! `CONTINUE` is used only where the walls hold whatever the agent rewrites: exec (Landlock
+//! EXECUTE and `noexec` mounts), Unix/abstract sockets (the view, Landlock scoping), and every
+//! call when the policy has no monitor-only rule for its kind.
+//!
+//! Fail closed: any error while handling a notification denies that call; if this thread
+//! ends, the kernel fails every later mediated call with ENOSYS and the daemon kills the run.
+
+mod act;
+mod decode;
+mod held;
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agentd_policy::{Decision, Event, Policy, Verdict};
+
+use crate::audit::{AuditHandle, Body, Entry, Kind};
+use crate::launch::cgroup::RunCgroup;
+use crate::sys::seccomp_notify::{self, Notif, Reply};
+use crate::sys::{creds, mount_api};
+
+pub use held::Held;
+
+/// The run's policy, replaceable while the run goes on (host names re-resolved).
+pub struct PolicyCell(std::sync::RwLock<Arc<Policy>>);
+
+impl PolicyCell {
+    pub fn new(p: Policy) -> Arc<PolicyCell> {
+        Arc::new(PolicyCell(std::sync::RwLock::new(Arc::new(p))))
+    }
+
+    pub fn get(&self) -> Arc<Policy> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, p: Policy) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
+}
+
+/// What a monitor needs to know about its run.
+pub struct RunContext {
+    pub run_id: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub user: String,
+    /// Host pid of a process of the run (the agent at hand-over): its root is the view.
+    pub agent_pid: i32,
+    pub policy: Arc<PolicyCell>,
+    pub cgroup: RunCgroup,
+    pub audit: AuditHandle,
+}
+
+pub struct Monitor {
+    ctx: RunContext,
+    listener: Arc<OwnedFd>,
+    /// `O_PATH` descriptor of the run's root (its view).
+    root: OwnedFd,
+    emulate_open: bool,
+    emulate_connect: bool,
+    held: Held,
+    comm: HashMap<i32, String>,
+}
+
+/// How the monitor answers one notification.
+pub(crate) enum Outcome {
+    Reply(Reply),
+    /// Parked (ask/pause): answered later by the approval machinery.
+    Held,
+    /// The task abandoned the call (signal, death): nothing to answer.
+    Gone,
+}
+
+impl Monitor {
+    /// Prepares the monitor of a run: opens the run's root through the agent.
+    pub fn new(ctx: RunContext, listener: OwnedFd) -> std::io::Result<Monitor> {
+        let root = mount_api::open_path_follow(
+            &PathBuf::from(format!("/proc/{}/root", ctx.agent_pid)),
+            false,
+        )?;
+        seccomp_notify::set_sync_wakeup(listener.as_fd())?;
+        let listener = Arc::new(listener);
+        let policy = ctx.policy.get();
+        let held = Held::new(
+            listener.clone(),
+            ctx.cgroup.clone(),
+            policy.approval.timeout,
+        );
+        Ok(Monitor {
+            emulate_open: policy.open_needs_emulation(),
+            emulate_connect: policy.connect_needs_emulation(),
+            ctx,
+            listener,
+            root,
+            held,
+            comm: HashMap::new(),
+        })
+    }
+
+    /// Runs the monitor on its own thread until the run's last task is gone.
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("monitor-{}", self.ctx.run_id))
+            .spawn(move || self.run())
+    }
+
+    fn run(mut self) {
+        // Emulated opens must be checked as the run's user: this thread takes its filesystem
+        // identity for good (it serves this run only).
+        if let Err(e) = creds::assume_fs_identity(self.ctx.uid, self.ctx.gid, &self.ctx.groups) {
+            tracing::error!(run = %self.ctx.run_id, error = %e, "monitor cannot take the run's identity; killing the run");
+            let _ = self.ctx.cgroup.kill();
+            return;
+        }
+        // Emulated creates apply each task's own umask: this thread's must not add to it.
+        if nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).is_ok() {
+            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        }
+        let mut notif = seccomp_notify::empty_notif();
+        loop {
+            match seccomp_notify::recv(self.listener.as_fd(), &mut notif) {
+                Ok(()) => {}
+                // ENOENT: the task died before we read its notification, or (POLLHUP) every
+                // task of the run is gone and the filter is orphaned: then stop.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    if seccomp_notify::orphaned(self.listener.as_fd()) {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(run = %self.ctx.run_id, error = %e, "monitor stops");
+                    break;
+                }
+            }
+            let outcome = self.handle(&notif);
+            if let Outcome::Reply(reply) = outcome {
+                if let Err(e) = seccomp_notify::send(self.listener.as_fd(), notif.id, reply) {
+                    tracing::debug!(run = %self.ctx.run_id, error = %e, "reply failed");
+                }
+            }
+        }
+        self.held.deny_all();
+    }
+
+    /// Decodes, decides, acts and records one notification. Never panics; errors deny.
+    fn handle(&mut self, n: &Notif) -> Outcome {
+        let tid = i32::try_from(n.pid).unwrap_or(0);
+        if tid == 0 {
+            return Outcome::Reply(Reply::Error(libc::EPERM));
+        }
+        match decode::decode(self, n) {
+            Ok(decoded) => act::act(self, n, decoded),
+            Err(decode::DecodeError::Gone) => Outcome::Gone,
+            Err(decode::DecodeError::Errno(e)) => Outcome::Reply(Reply::Error(e)),
+        }
+    }
+
+    /// The task's command name (cached; refreshed on exec).
+    fn comm(&mut self, tid: i32, refresh: bool) -> String {
+        if refresh {
+            self.comm.remove(&tid);
+        }
+        if self.comm.len() > 4096 {
+            self.comm.clear();
+        }
+        self.comm
+            .entry(tid)
+            .or_insert_with(|| {
+                std::fs::read_to_string(format!("/proc/{tid}/comm"))
+                    .map(|s| s.trim_end().to_string())
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+
+    /// Records a decision. A writer that stopped means the record cannot be kept: the run is
+    /// killed rather than allowed to act unrecorded.
+    fn record(&mut self, tid: i32, event: &Event, decision: &Decision, by: &str) {
+        let refresh = matches!(event, Event::Exec { .. });
+        let comm = self.comm(tid, refresh);
+        let who = RunContextLite {
+            uid: self.ctx.uid,
+            user: self.ctx.user.clone(),
+        };
+        let entry = entry_for(&who, tid, comm, event, decision, by);
+        if self.ctx.audit.record(entry).is_err() {
+            tracing::error!(run = %self.ctx.run_id, "audit writer stopped; killing the run");
+            let _ = self.ctx.cgroup.kill();
+        }
+    }
+}
+
+pub(crate) fn verdict_name(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "allow",
+        Verdict::Deny { .. } => "deny",
+        Verdict::Ask => "ask",
+        Verdict::Pause => "pause",
+    }
+}
+
+/// The caller identity an audit entry names.
+pub(crate) struct RunContextLite {
+    pub uid: u32,
+    pub user: String,
+}
+
+/// An entry for a decision taken away from the monitor thread (timeouts).
+pub(crate) fn entry_for_lite(
+    ctx: &RunContextLite,
+    tid: i32,
+    event: &Event,
+    decision: &Decision,
+    by: &str,
+) -> Entry {
+    let comm = std::fs::read_to_string(format!("/proc/{tid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default();
+    entry_for(ctx, tid, comm, event, decision, by)
+}
+
+pub(crate) fn entry_for(
+    ctx: &RunContextLite,
+    tid: i32,
+    comm: String,
+    event: &Event,
+    decision: &Decision,
+    by: &str,
+) -> Entry {
+    let mut body = Body {
+        uid: Some(ctx.uid),
+        user: Some(ctx.user.clone()),
+        pid: Some(tid),
+        comm: Some(comm),
+        verdict: Some(verdict_name(&decision.verdict).to_string()),
+        rule: decision.rule_id.clone(),
+        reason: Some(decision.reason.clone()),
+        decided_by: Some(by.to_string()),
+        ..Body::default()
+    };
+    if let Verdict::Deny { errno } = decision.verdict {
+        body.errno = Some(errno);
+    }
+    let kind = match event {
+        Event::Exec { path, argv } => {
+            body.path = Some(path.display().to_string());
+            body.argv = Some(argv.clone());
+            Kind::Exec
+        }
+        Event::Open { path, access } => {
+            body.path = Some(path.display().to_string());
+            body.access = Some(format!("{access:?}").to_lowercase());
+            Kind::Open
+        }
+        Event::Connect { addr } => {
+            body.addr = Some(decode::addr_text(addr));
+            Kind::Connect
+        }
+    };
+    Entry { kind, body }
+}
