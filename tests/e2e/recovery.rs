@@ -100,6 +100,32 @@ fn daemon_sigkill_kills_the_run_and_restart_reports_it_lost() {
         "{}",
         d.log()
     );
+
+    // The restart is on the record, chained to what the killed daemon wrote.
+    let audit = c.agentctl(&["audit", &id, "--json"]);
+    check_code(&d, &audit, 0, "audit of the lost run");
+    let kinds: Vec<String> = audit
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("run_start"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.ends_with(&["daemon_start".to_string(), "run_end".to_string()]),
+        "the log ends with daemon_start, run_end: {kinds:?}"
+    );
+    let verify = c.agentctl(&["audit", &id, "--verify"]);
+    check_code(
+        &d,
+        &verify,
+        0,
+        "the chain still verifies across the restart",
+    );
 }
 
 #[test]

@@ -529,20 +529,33 @@ async fn finish(
 }
 
 /// Kills and records runs a previous daemon left behind (it died or was killed): nothing runs
-/// unsupervised.
+/// unsupervised. Each such run's audit log gets a `daemon_start` and a `run_end` (lost) record,
+/// chained to what the previous daemon wrote.
 pub async fn reap_leftovers(state: &State) {
-    for id in state.cgroups.existing_runs() {
+    let mut ids = state.cgroups.existing_runs();
+    // Runs whose state says live but whose cgroup is gone were lost too.
+    if let Ok(dir) = std::fs::read_dir(state.runs_dir()) {
+        for e in dir.flatten() {
+            let Ok(id) = e.file_name().into_string() else {
+                continue;
+            };
+            let live = read_state(&state.runs_dir().join(&id))
+                .is_some_and(|i| matches!(i.state, RunState::Starting | RunState::Running));
+            if live && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    for id in ids {
         let cg = state.cgroups.existing(&id);
         tracing::warn!(run = %id, "found a run left by a previous agentd: killing it");
         let _ = cg.kill();
         let run_dir = state.runs_dir().join(&id);
-        let info = std::fs::read(run_dir.join("state.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<RunInfo>(&b).ok());
-        if let Some(mut info) = info {
+        if let Some(mut info) = read_state(&run_dir) {
             info.state = RunState::Lost;
             info.exit = Some(ExitStatus::Lost);
             write_state(&run_dir, &info);
+            record_lost(&run_dir, &id).await;
             state
                 .registry
                 .insert(Arc::new(RunEntry::new(info, cg.clone(), String::new())));
@@ -550,4 +563,36 @@ pub async fn reap_leftovers(state: &State) {
         let _ = tokio::task::spawn_blocking(move || cg.remove(CLEANUP_PATIENCE)).await;
         let _ = std::fs::remove_dir(run_dir.join("root"));
     }
+}
+
+fn read_state(run_dir: &Path) -> Option<RunInfo> {
+    let bytes = std::fs::read(run_dir.join("state.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Appends the restart records to a lost run's audit log (continuing its chain).
+async fn record_lost(run_dir: &Path, id: &str) {
+    let path = run_dir.join("audit.jsonl");
+    let id = id.to_string();
+    let _ = tokio::task::spawn_blocking(move || {
+        let log = AuditLog::open(&path, &id, 16)?;
+        let note = |kind, message: &str| Entry {
+            kind,
+            body: Body {
+                message: Some(message.to_string()),
+                status: (kind == Kind::RunEnd).then(|| serde_json::json!({ "kind": "lost" })),
+                ..Body::default()
+            },
+        };
+        let _ = log.record(note(
+            Kind::DaemonStart,
+            "agentd restarted; the run was live and has been killed",
+        ));
+        let _ = log.record(note(
+            Kind::RunEnd,
+            "lost: agentd stopped while the run was live",
+        ));
+        log.close().map_err(std::io::Error::other)
+    })
+    .await;
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use agentd_policy::{NetMode, Policy, TmpMode};
+use agentd_policy::{Action, AddrPattern, Matcher, NetMode, Policy, TmpMode};
 
 use super::spec::{Access, FilterSpec, Identity, LandlockRule, LandlockSpec, Spec, ViewEntry};
 
@@ -170,17 +170,32 @@ fn landlock_rules(
     }));
     let tcp_connect_ports = match mode {
         NetMode::None => None,
-        NetMode::Filtered => {
-            let mut ports: Vec<u16> = policy.network.allow.iter().map(|a| a.port).collect();
-            ports.sort_unstable();
-            ports.dedup();
-            Some(ports)
-        }
+        NetMode::Filtered => filtered_ports(policy),
     };
     LandlockSpec {
         rules,
         tcp_connect_ports,
     }
+}
+
+/// The TCP ports Landlock lets the agent connect to in filtered mode: those of `network.allow`
+/// and of every connect rule that allows. An allow rule for any port cannot be expressed by
+/// Landlock: then it does not handle TCP connect, and the monitor (which emulates every IP
+/// connect in filtered mode) is the wall for ports too.
+fn filtered_ports(policy: &Policy) -> Option<Vec<u16>> {
+    let mut ports: Vec<u16> = policy.network.allow.iter().map(|a| a.port).collect();
+    for rule in &policy.rules {
+        let (Action::Allow, Matcher::Connect(pattern)) = (&rule.action, &rule.matcher) else {
+            continue;
+        };
+        match pattern {
+            AddrPattern::Net { port, .. } | AddrPattern::Host { port, .. } => ports.push((*port)?),
+            AddrPattern::Unix(_) | AddrPattern::Abstract(_) => {}
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    Some(ports)
 }
 
 #[cfg(test)]

@@ -194,8 +194,12 @@ impl Opening {
             Ok(fd) => fd,
             Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EACCES)),
         };
-        match seccomp_notify::add_fd(listener, id, fd.as_fd(), self.flags & libc::O_CLOEXEC != 0) {
-            Ok(newfd) => Reply::Value(i64::from(newfd)),
+        // Install and answer in one step: atomic (an interrupted agent is never left with a
+        // stray descriptor) and, measured here, faster than ADDFD then SEND (61 vs 72 µs per
+        // emulated open+close; see docs/performance.md).
+        let cloexec = self.flags & libc::O_CLOEXEC != 0;
+        match seccomp_notify::add_fd_and_reply(listener, id, fd.as_fd(), cloexec) {
+            Ok(_) => Reply::Sent,
             Err(e) => Reply::Error(e.raw_os_error().unwrap_or(libc::EMFILE)),
         }
     }

@@ -198,3 +198,35 @@ fn plan_tmp_none_has_no_tmpfs() {
     assert!(spec.view.is_empty());
     assert!(!spec.landlock.rules.iter().any(|r| r.path == pb("/dev/shm")));
 }
+
+fn compiled(text: &str) -> Policy {
+    let vars = agentd_policy::Vars {
+        home: "/home/u".into(),
+        workspace: "/home/u/ws".into(),
+        user: "u".into(),
+    };
+    agentd_policy::Loader::new(vec![])
+        .load_str("t", std::path::Path::new("/t.toml"), text, &vars)
+        .unwrap()
+}
+
+#[test]
+fn plan_filtered_ports_include_connect_allow_rules() {
+    let p = compiled(
+        "version = 1\n[network]\nmode = \"filtered\"\nallow = [\"127.0.0.1:80\", \"api.example.com:443\"]\n\
+         [[rule]]\nid = \"db\"\non = \"connect\"\naddr = \"10.0.0.0/8:5432\"\naction = \"allow\"\nreason = \"db\"\n\
+         [[rule]]\nid = \"no\"\non = \"connect\"\naddr = \"10.0.0.1:22\"\naction = \"deny\"\nreason = \"ssh\"\n",
+    );
+    let spec = plan(input(&p, &[], "/")).unwrap();
+    assert_eq!(spec.landlock.tcp_connect_ports, Some(vec![80, 443, 5432]));
+}
+
+#[test]
+fn plan_filtered_any_port_allow_leaves_tcp_to_the_monitor() {
+    let p = compiled(
+        "version = 1\n[network]\nmode = \"filtered\"\n\
+         [[rule]]\nid = \"any\"\non = \"connect\"\naddr = \"10.0.0.0/8:*\"\naction = \"allow\"\nreason = \"lan\"\n",
+    );
+    let spec = plan(input(&p, &[], "/")).unwrap();
+    assert_eq!(spec.landlock.tcp_connect_ports, None);
+}
