@@ -388,6 +388,12 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
         entry.kill("agentctl disconnected");
     }
     let mut events = json_events.then(|| audit.subscribe());
+    // A monitor that stops while the run lives leaves it answered by ENOSYS only: kill it.
+    let mut monitor_done = match monitor.take() {
+        Some(handle) => tokio::task::spawn_blocking(move || handle.join()),
+        None => tokio::task::spawn_blocking(|| Ok(true)),
+    };
+    let mut monitor_live = true;
     let refresh = tokio::spawn(refresh_hosts(policy.clone()));
     let wall = policy.get().resources.wall;
     let deadline = wall.map(|w| Instant::now() + w);
@@ -403,6 +409,14 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                     break ExitStatus::Killed { reason: "the launcher died".into() };
                 }
             },
+            done = &mut monitor_done, if monitor_live => {
+                monitor_live = false;
+                // Stopping because the run's last task is gone is the normal end.
+                if !matches!(done, Ok(Ok(true))) {
+                    tracing::error!(run = %entry.id, "the reference monitor stopped; killing the run");
+                    entry.kill("the reference monitor stopped");
+                }
+            }
             inc = conn.read(), if client => match inc {
                 Ok(Incoming::Closed) | Err(_) => {
                     client = false;
@@ -439,7 +453,6 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
             .await;
     }
     let _ = launched.child.wait().await;
-    drop(monitor);
 }
 
 /// Resolves the policy's host names (blocking resolver, off the runtime's threads).

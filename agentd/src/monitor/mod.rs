@@ -112,40 +112,41 @@ impl Monitor {
         })
     }
 
-    /// Runs the monitor on its own thread until the run's last task is gone.
-    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+    /// Runs the monitor on its own thread until the run's last task is gone. The thread's
+    /// result is `true` when it stopped because of that, `false` on any other failure.
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<bool>> {
         std::thread::Builder::new()
             .name(format!("monitor-{}", self.ctx.run_id))
             .spawn(move || self.run())
     }
 
-    fn run(mut self) {
+    fn run(mut self) -> bool {
         // Emulated opens must be checked as the run's user: this thread takes its filesystem
         // identity for good (it serves this run only).
         if let Err(e) = creds::assume_fs_identity(self.ctx.uid, self.ctx.gid, &self.ctx.groups) {
             tracing::error!(run = %self.ctx.run_id, error = %e, "monitor cannot take the run's identity; killing the run");
             let _ = self.ctx.cgroup.kill();
-            return;
+            return false;
         }
         // Emulated creates apply each task's own umask: this thread's must not add to it.
         if nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).is_ok() {
             nix::sys::stat::umask(nix::sys::stat::Mode::empty());
         }
         let mut notif = seccomp_notify::empty_notif();
-        loop {
+        let orphaned = loop {
             match seccomp_notify::recv(self.listener.as_fd(), &mut notif) {
                 Ok(()) => {}
                 // ENOENT: the task died before we read its notification, or (POLLHUP) every
                 // task of the run is gone and the filter is orphaned: then stop.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     if seccomp_notify::orphaned(self.listener.as_fd()) {
-                        break;
+                        break true;
                     }
                     continue;
                 }
                 Err(e) => {
-                    tracing::debug!(run = %self.ctx.run_id, error = %e, "monitor stops");
-                    break;
+                    tracing::error!(run = %self.ctx.run_id, error = %e, "monitor stops");
+                    break false;
                 }
             }
             let outcome = self.handle(&notif);
@@ -154,8 +155,9 @@ impl Monitor {
                     tracing::debug!(run = %self.ctx.run_id, error = %e, "reply failed");
                 }
             }
-        }
+        };
         self.held.deny_all();
+        orphaned
     }
 
     /// Decodes, decides, acts and records one notification. Never panics; errors deny.
