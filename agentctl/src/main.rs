@@ -12,6 +12,7 @@
 
 mod client;
 mod cmd;
+mod generate;
 mod sys;
 
 use std::path::PathBuf;
@@ -42,6 +43,13 @@ enum Command {
     Ps(cmd::ps::Args),
     Inspect(cmd::inspect::Args),
     Kill(cmd::kill::Args),
+    Pause(cmd::pause::Args),
+    Resume(cmd::resume::Args),
+    Pending(cmd::pending::Args),
+    Approve(cmd::approve::Args),
+    Deny(cmd::deny::Args),
+    Events(cmd::events::Args),
+    Watch(cmd::watch::Args),
     Audit(cmd::audit::Args),
     #[command(subcommand)]
     Policy(cmd::policy::Command),
@@ -53,6 +61,20 @@ const EXIT_RUN_REFUSED: i32 = 125;
 const EXIT_ERROR: i32 = 1;
 
 fn main() {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == generate::ARG)
+    {
+        let code = match generate::run(std::env::args_os().nth(2)) {
+            Ok(()) => 0,
+            Err(err) => {
+                report(&err);
+                EXIT_ERROR
+            }
+        };
+        #[allow(clippy::exit)] // the one place agentctl exits (packaging hook)
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     let socket = client::resolve_socket(cli.socket, std::env::var_os("AGENTD_SOCKET"));
     let (result, error_code) = match cli.command {
@@ -60,6 +82,13 @@ fn main() {
         Command::Ps(args) => (cmd::ps::run(&socket, &args), EXIT_ERROR),
         Command::Inspect(args) => (cmd::inspect::run(&socket, &args), EXIT_ERROR),
         Command::Kill(args) => (cmd::kill::run(&socket, &args), EXIT_ERROR),
+        Command::Pause(args) => (cmd::pause::run(&socket, &args), EXIT_ERROR),
+        Command::Resume(args) => (cmd::resume::run(&socket, &args), EXIT_ERROR),
+        Command::Pending(args) => (cmd::pending::run(&socket, &args), EXIT_ERROR),
+        Command::Approve(args) => (cmd::approve::run(&socket, &args), EXIT_ERROR),
+        Command::Deny(args) => (cmd::deny::run(&socket, &args), EXIT_ERROR),
+        Command::Events(args) => (cmd::events::run(&socket, &args), EXIT_ERROR),
+        Command::Watch(args) => (cmd::watch::run(&socket, &args), EXIT_ERROR),
         Command::Audit(args) => (cmd::audit::run(&socket, &args), EXIT_ERROR),
         Command::Policy(command) => (cmd::policy::run(&command), EXIT_ERROR),
     };

@@ -517,3 +517,339 @@ fn audit_rejects_unknown_verdict_without_contacting_agentd() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("maybe"), "{}", text(&out.stderr));
 }
+
+/// Serves every connection on a fresh socket, each on its own thread: `serve` gets the first
+/// request frame and the stream. Returns the socket path.
+fn fake_daemon_many<F>(dir: &TempDir, serve: F) -> PathBuf
+where
+    F: Fn(Request, UnixStream) + Send + Sync + 'static,
+{
+    let path = dir.0.join("agentd.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let serve = std::sync::Arc::new(serve);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let serve = serve.clone();
+            std::thread::spawn(move || {
+                let (env, _) = read_request(&mut stream);
+                serve(env.req, stream);
+            });
+        }
+    });
+    path
+}
+
+/// Answers one request with `resp` and returns the request it got.
+fn one_request(args: &[&str], resp: Response) -> (Request, Output) {
+    let dir = TempDir::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (socket, server) = fake_daemon(&dir, move |mut s| {
+        let (env, _) = read_request(&mut s);
+        send(&mut s, &resp);
+        tx.send(env.req).unwrap();
+    });
+    let out = agentctl(&socket, args, b"");
+    server.join().unwrap();
+    (rx.recv().unwrap(), out)
+}
+
+fn pending_request(id: &str) -> agentd_proto::PendingRequest {
+    agentd_proto::PendingRequest {
+        id: id.into(),
+        run: "r1".into(),
+        uid: 1000,
+        kind: "connect".into(),
+        target: "127.0.0.1:5432".into(),
+        pid: 42,
+        comm: "curl".into(),
+        rule: Some("db".into()),
+        reason: "production database".into(),
+        pause: false,
+        waiting: 1,
+        // A minute from now, so the countdown reads `in 60s` (or 59s on a slow machine).
+        deadline_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap() + 60_000)
+            .unwrap(),
+    }
+}
+
+fn daemon_event(kind: &str, pending: Option<agentd_proto::PendingRequest>) -> Response {
+    let decided = kind == "decided";
+    Response::DaemonEvent {
+        event: agentd_proto::DaemonEvent {
+            kind: kind.into(),
+            run: "r1".into(),
+            uid: 1000,
+            at_ms: 1_735_725_600_000,
+            pending,
+            decision: decided.then(|| "deny".into()),
+            by: decided.then(|| "uid:1000".into()),
+            exit: None,
+        },
+    }
+}
+
+#[test]
+fn kill_with_signal_sends_its_number_and_rejects_unknown_names() {
+    let (req, out) = one_request(&["kill", "r1", "--signal", "TERM"], Response::Ok);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        req,
+        Request::Kill {
+            run: "r1".into(),
+            signal: Some(libc::SIGTERM)
+        }
+    );
+    let (req, _) = one_request(&["kill", "r1", "--signal", "SIGUSR1"], Response::Ok);
+    assert!(matches!(req, Request::Kill { signal: Some(s), .. } if s == libc::SIGUSR1));
+    let (req, _) = one_request(&["kill", "r1"], Response::Ok);
+    assert_eq!(
+        req,
+        Request::Kill {
+            run: "r1".into(),
+            signal: None
+        }
+    );
+    let bad = agentctl(
+        Path::new("/nonexistent/agentd.sock"),
+        &["kill", "r1", "--signal", "NOPE"],
+        b"",
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn pause_and_resume_send_their_frames() {
+    let (req, out) = one_request(&["pause", "r1"], Response::Ok);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(req, Request::Pause { run: "r1".into() });
+    let (req, out) = one_request(&["resume", "r1"], Response::Ok);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(req, Request::Resume { run: "r1".into() });
+}
+
+#[test]
+fn approve_sends_the_scope_its_flags_name() {
+    use agentd_proto::ApprovalScope;
+    for (flags, scope) in [
+        (&[][..], ApprovalScope::Once),
+        (&["--once"][..], ApprovalScope::Once),
+        (&["--for", "5m"][..], ApprovalScope::For { seconds: 300 }),
+        (&["--run"][..], ApprovalScope::Run),
+    ] {
+        let mut args = vec!["approve", "q1"];
+        args.extend_from_slice(flags);
+        let (req, out) = one_request(&args, Response::Ok);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(
+            req,
+            Request::Approve {
+                id: "q1".into(),
+                scope
+            },
+            "{flags:?}"
+        );
+    }
+    let unused = Path::new("/nonexistent/agentd.sock");
+    for bad in [&["--once", "--run"][..], &["--for", "soon"][..]] {
+        let mut args = vec!["approve", "q1"];
+        args.extend_from_slice(bad);
+        let out = agentctl(unused, &args, b"");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn deny_sends_errno_by_name_and_prints_a_refusal_with_its_hint() {
+    let (req, out) = one_request(&["deny", "q1", "--errno", "ECONNREFUSED"], Response::Ok);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        req,
+        Request::Deny {
+            id: "q1".into(),
+            errno: Some(libc::ECONNREFUSED)
+        }
+    );
+    let body = ErrorBody::new(
+        ErrorCode::PermissionDenied,
+        "agentctl inside a run cannot answer requests",
+    )
+    .with_hint("answer from a terminal outside the sandbox");
+    let (req, out) = one_request(&["deny", "q1"], Response::Error(body));
+    assert_eq!(
+        req,
+        Request::Deny {
+            id: "q1".into(),
+            errno: None
+        }
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "agentctl: cannot deny request q1: agentctl inside a run cannot answer requests\n\
+         hint: answer from a terminal outside the sandbox\n"
+    );
+}
+
+#[test]
+fn pending_prints_a_table_or_the_json_array() {
+    let requests = vec![pending_request("q1")];
+    let (req, out) = one_request(
+        &["pending"],
+        Response::Pending {
+            requests: requests.clone(),
+        },
+    );
+    assert_eq!(req, Request::Pending { follow: false });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID  RUN  KIND     TARGET") && header.ends_with("EXPIRES  WAITING"),
+        "{stdout}"
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.starts_with("q1  r1   connect  127.0.0.1:5432  db    production database  in 6")
+            || row.contains("in 59s"),
+        "{stdout}"
+    );
+    let (_, out) = one_request(
+        &["pending", "--json"],
+        Response::Pending {
+            requests: requests.clone(),
+        },
+    );
+    let parsed: Vec<agentd_proto::PendingRequest> =
+        serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(parsed, requests);
+}
+
+#[test]
+fn pending_follow_streams_pending_and_decided_events_until_agentd_closes() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let (env, _) = read_request(&mut s);
+        assert_eq!(env.req, Request::Pending { follow: true });
+        send(&mut s, &Response::Pending { requests: vec![] });
+        send(
+            &mut s,
+            &daemon_event("pending", Some(pending_request("q1"))),
+        );
+        send(&mut s, &daemon_event("started", None));
+        send(
+            &mut s,
+            &daemon_event("decided", Some(pending_request("q1"))),
+        );
+    });
+    let out = agentctl(&socket, &["pending", "--follow", "--json"], b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0], serde_json::json!([]));
+    assert_eq!(lines[1]["kind"], "pending");
+    assert_eq!(lines[1]["pending"]["id"], "q1");
+    assert_eq!(lines[2]["kind"], "decided");
+    assert_eq!(lines[2]["by"], "uid:1000");
+}
+
+#[test]
+fn events_prints_one_line_per_event_until_agentd_closes() {
+    let dir = TempDir::new();
+    let (socket, server) = fake_daemon(&dir, |mut s| {
+        let (env, _) = read_request(&mut s);
+        assert_eq!(env.req, Request::Events);
+        send(&mut s, &daemon_event("started", None));
+        send(
+            &mut s,
+            &daemon_event("pending", Some(pending_request("q1"))),
+        );
+        send(
+            &mut s,
+            &daemon_event("decided", Some(pending_request("q1"))),
+        );
+    });
+    let out = agentctl(&socket, &["events"], b"");
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0], "2025-01-01T10:00:00.000Z  started   r1  uid 1000");
+    assert!(
+        lines[1]
+            .contains("pending   r1  q1 connect 127.0.0.1:5432 (rule: db — production database)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].ends_with("decided   r1  q1 connect 127.0.0.1:5432: deny by uid:1000"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn watch_in_line_mode_prints_events_and_sends_the_answers_read_from_stdin() {
+    let dir = TempDir::new();
+    let (answered_tx, answered) = std::sync::mpsc::channel::<Request>();
+    let answered_tx = std::sync::Mutex::new(answered_tx);
+    let answered = std::sync::Mutex::new(answered);
+    let socket = fake_daemon_many(&dir, move |req, mut s| match req {
+        Request::Events => {
+            send(
+                &mut s,
+                &daemon_event("pending", Some(pending_request("q1"))),
+            );
+            let rx = answered.lock().unwrap();
+            let timeout = std::time::Duration::from_secs(20);
+            let got: Vec<Request> = (0..3).map(|_| rx.recv_timeout(timeout).unwrap()).collect();
+            assert!(
+                got.contains(&Request::Pause { run: "r1".into() }),
+                "{got:?}"
+            );
+            send(
+                &mut s,
+                &daemon_event("decided", Some(pending_request("q1"))),
+            );
+        }
+        Request::Ps => send(&mut s, &Response::Runs { runs: vec![] }),
+        Request::Pending { follow: false } => send(
+            &mut s,
+            &Response::Pending {
+                requests: vec![pending_request("q1")],
+            },
+        ),
+        answer => {
+            send(&mut s, &Response::Ok);
+            answered_tx.lock().unwrap().send(answer).unwrap();
+        }
+    });
+    let stdin = b"approve q1 run\n\nbogus\ndeny q2 EPERM\npause r1\n";
+    let out = agentctl(&socket, &["watch"], stdin);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pending   r1  q1 connect"), "{stdout}");
+    assert!(
+        stdout.contains("ok: approved q1 for the rest of the run\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: denied q2\n"), "{stdout}");
+    assert!(stdout.contains("ok: paused r1\n"), "{stdout}");
+    assert!(stdout.contains("decided   r1  q1"), "{stdout}");
+    assert!(
+        stderr.contains("agentctl: unknown command `bogus`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("agentctl: agentd closed the event stream\n"),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,10 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/agentd";
 /// Admin presets, searched before `--policy-dir`.
 pub const SYSTEM_POLICY_DIR: &str = "/etc/agentd/policies";
 pub const DEFAULT_CGROUP_PARENT: &str = "agentd";
+/// Members of this group may act on every run (ps, kill, pause, approve …), not only their own.
+pub const DEFAULT_ADMIN_GROUP: &str = "agentd-admin";
+/// A run's `audit.jsonl` is rotated before it would grow past this many bytes (64 MiB).
+pub const DEFAULT_AUDIT_ROTATE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -21,9 +25,13 @@ pub struct Config {
     /// Name of the cgroup directory that holds this daemon's runs (hybrid and root-cgroup hosts).
     pub cgroup_parent: String,
     pub log_level: Option<String>,
+    /// Group whose members have authority over every run (default `agentd-admin`).
+    pub admin_group: String,
+    /// Rotate a run's audit log before it exceeds this size; 0 = never rotate.
+    pub audit_rotate_bytes: u64,
 }
 
-/// The config file's keys (all optional).
+/// The config file's keys (all optional; packaging/agentd.toml documents each).
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
@@ -32,6 +40,8 @@ pub struct FileConfig {
     pub policy_dir: Option<PathBuf>,
     pub cgroup_parent: Option<String>,
     pub log_level: Option<String>,
+    pub admin_group: Option<String>,
+    pub audit_rotate_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +98,12 @@ impl Config {
                 .or(file.cgroup_parent)
                 .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.into()),
             log_level: flags.log_level.or(file.log_level),
+            admin_group: file
+                .admin_group
+                .unwrap_or_else(|| DEFAULT_ADMIN_GROUP.into()),
+            audit_rotate_bytes: file
+                .audit_rotate_bytes
+                .unwrap_or(DEFAULT_AUDIT_ROTATE_BYTES),
         }
     }
 }
@@ -121,6 +137,29 @@ mod tests {
         let c = Config::merge(FileConfig::default(), Flags::default());
         assert_eq!(c.socket, PathBuf::from(agentd_proto::DEFAULT_SOCKET));
         assert_eq!(c.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+    }
+
+    #[test]
+    fn admin_group_and_rotation_have_defaults_and_file_values() {
+        let c = Config::merge(FileConfig::default(), Flags::default());
+        assert_eq!(c.admin_group, DEFAULT_ADMIN_GROUP);
+        assert_eq!(c.audit_rotate_bytes, DEFAULT_AUDIT_ROTATE_BYTES);
+        let file: FileConfig =
+            toml::from_str("admin_group = \"wheel\"\naudit_rotate_bytes = 0").unwrap();
+        let c = Config::merge(file, Flags::default());
+        assert_eq!(c.admin_group, "wheel");
+        assert_eq!(c.audit_rotate_bytes, 0);
+    }
+
+    #[test]
+    fn shipped_config_file_parses() {
+        let text = include_str!("../../packaging/agentd.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        assert_eq!(
+            file,
+            FileConfig::default(),
+            "the shipped file only documents defaults"
+        );
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! `agentd`: the daemon's command line. Also the launcher's entry (`agentd __launch`, started by
-//! the daemon itself, never by a user).
+//! the daemon itself, never by a user) and, for packaging, `agentd __generate-man DIR`, which
+//! writes agentd(8) from this very definition.
+//!
+//! Logging: to the journal with structured fields (`AGENTD_RUN`, `AGENTD_UID`, …) when stderr
+//! is the journal stream systemd gave us (`$JOURNAL_STREAM`), else human-readable on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +50,18 @@ fn main() -> ExitCode {
         let code = launch::helper::main();
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == GENERATE_MAN_ARG)
+    {
+        return match generate_man(std::env::args_os().nth(2)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agentd: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,14 +104,63 @@ fn run(cli: Cli) -> Result<()> {
     rt.block_on(agentd::daemon::run(config, ready))
 }
 
+/// Packaging hook: `agentd __generate-man DIR` writes `DIR/agentd.8`.
+const GENERATE_MAN_ARG: &str = "__generate-man";
+
+fn generate_man(dir: Option<std::ffi::OsString>) -> Result<()> {
+    use clap::CommandFactory;
+    let dir = PathBuf::from(dir.context("usage: agentd __generate-man DIR")?);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cmd = Cli::command().name("agentd").after_long_help(
+        "agentd normally runs as the systemd service agentd.service (Type=notify, optionally \
+             socket-activated by agentd.socket). Settings: /etc/agentd/agentd.toml. \
+             See /usr/share/doc/agentd/operations.md.",
+    );
+    let path = dir.join("agentd.8");
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .section("8")
+        .render(&mut out)
+        .context("cannot render agentd.8")?;
+    std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The journal when stderr is systemd's journal stream, else formatted text on stderr.
+/// `--log-level` (or `log_level` in the config) wins over `RUST_LOG`; the default is `info`.
 fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let filter = match level {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let journal = stderr_is_journal()
+        .then(|| tracing_journald::layer().ok())
+        .flatten()
+        .map(|l| l.with_field_prefix(Some("AGENTD".into())));
+    let registry = tracing_subscriber::registry().with(filter);
+    match journal {
+        Some(layer) => registry.with(layer).init(),
+        None => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .init(),
+    }
+}
+
+/// `$JOURNAL_STREAM` is `DEV:INODE` of the stream systemd connected; it is only ours if stderr
+/// is still that stream (not redirected by a shell started from the service).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    stream.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
 }

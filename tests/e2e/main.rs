@@ -13,7 +13,9 @@ mod bad_input;
 mod confine;
 mod control;
 mod exit;
+mod human;
 mod limits;
+mod monitor;
 mod reach;
 mod recovery;
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use agentd_proto::{ExitStatus, Request, Response, RunInfo};
+use agentd_proto::{ExitStatus, Request, Response, RunInfo, RunState};
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::ps::{age, now_secs, state_label};
@@ -45,7 +45,16 @@ pub fn format_run(run: &RunInfo, now: u64) -> String {
         let _ = writeln!(out, "{k:<15} {v}");
     };
     field("id:", run.id.clone());
-    field("state:", state_label(run));
+    field("state:", state_label(run, now));
+    if let (RunState::Paused, Some(since)) = (run.state, run.paused_since) {
+        field(
+            "paused:",
+            format!(
+                "since {} ago (unix time {since})",
+                age(now.saturating_sub(since))
+            ),
+        );
+    }
     field("uid:", run.uid.to_string());
     field("command:", shell_words(&run.argv));
     field("workspace:", run.workspace.clone());
@@ -81,7 +90,8 @@ pub fn format_run(run: &RunInfo, now: u64) -> String {
     out
 }
 
-fn describe_exit(exit: &ExitStatus) -> String {
+/// `exited with code 3 (exit code 3)`, `killed: memory limit (exit code 137)`, …
+pub fn describe_exit(exit: &ExitStatus) -> String {
     let what = match exit {
         ExitStatus::Code { code } => format!("exited with code {code}"),
         ExitStatus::Signal { signal } => format!("killed by signal {signal}"),
@@ -120,7 +130,7 @@ fn shell_words(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentd_proto::{RunDetail, RunState};
+    use agentd_proto::RunDetail;
 
     #[test]
     fn format_run_shows_detail_and_policy() {
@@ -134,6 +144,7 @@ mod tests {
             started_at: 100,
             pid: Some(7),
             exit: None,
+            paused_since: None,
             detail: Some(RunDetail {
                 pids: vec![7, 8],
                 cgroup: "/sys/fs/cgroup/agentd/r1".into(),
@@ -150,6 +161,29 @@ mod tests {
         assert!(text.contains("memory now:     -\n"), "{text}");
         assert!(
             text.ends_with("    [network]\n    mode = \"none\"\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn format_run_shows_since_when_a_run_is_paused() {
+        let run = RunInfo {
+            id: "r1".into(),
+            uid: 0,
+            state: RunState::Paused,
+            argv: vec!["sh".into()],
+            workspace: "/w".into(),
+            policy: "default".into(),
+            started_at: 100,
+            pid: Some(7),
+            exit: None,
+            paused_since: Some(400),
+            detail: None,
+        };
+        let text = format_run(&run, 430);
+        assert!(text.contains("state:          paused(30s)\n"), "{text}");
+        assert!(
+            text.contains("paused:         since 30s ago (unix time 400)\n"),
             "{text}"
         );
     }

@@ -47,7 +47,7 @@ pub fn format_table(runs: &[RunInfo], now: u64) -> String {
     rows.extend(runs.iter().map(|r| {
         vec![
             r.id.clone(),
-            state_label(r),
+            state_label(r, now),
             r.uid.to_string(),
             age(now.saturating_sub(r.started_at)),
             r.pid.map_or_else(|| "-".to_string(), |p| p.to_string()),
@@ -55,7 +55,20 @@ pub fn format_table(runs: &[RunInfo], now: u64) -> String {
             truncate(&r.argv.join(" "), COMMAND_WIDTH),
         ]
     }));
-    let widths: Vec<usize> = (0..header.len())
+    align(&rows)
+        .into_iter()
+        .fold(String::new(), |mut out, line| {
+            out.push_str(&line);
+            out.push('\n');
+            out
+        })
+}
+
+/// Rows of cells as lines, each column padded to its widest cell (two spaces apart), trailing
+/// blanks trimmed. Shared by every table agentctl prints.
+pub fn align(rows: &[Vec<String>]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
         .map(|col| {
             rows.iter()
                 .map(|row| row.get(col).map_or(0, |c| c.chars().count()))
@@ -63,29 +76,33 @@ pub fn format_table(runs: &[RunInfo], now: u64) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (cell, width) in row.iter().zip(&widths) {
-            line.push_str(&format!("{cell:<width$}  "));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(&widths) {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
 }
 
-/// `running`, or `exited(N)` with the code `agentctl run` returned.
-pub fn state_label(run: &RunInfo) -> String {
+/// `running`, `paused(5m)` with how long it has been paused, or `exited(N)` with the code
+/// `agentctl run` returned.
+pub fn state_label(run: &RunInfo, now: u64) -> String {
     let state = match run.state {
         RunState::Starting => "starting",
         RunState::Running => "running",
+        RunState::Paused => "paused",
         RunState::Exited => "exited",
         RunState::Lost => "lost",
     };
-    match &run.exit {
-        Some(status) => format!("{state}({})", status.exit_code()),
-        None => state.to_string(),
+    match (&run.exit, run.paused_since) {
+        (Some(status), _) => format!("{state}({})", status.exit_code()),
+        (None, Some(since)) if run.state == RunState::Paused => {
+            format!("{state}({})", age(now.saturating_sub(since)))
+        }
+        (None, _) => state.to_string(),
     }
 }
 
@@ -128,6 +145,7 @@ mod tests {
             started_at: 1_000,
             pid: exit.is_none().then_some(4242),
             exit,
+            paused_since: None,
             detail: None,
         }
     }
@@ -145,6 +163,18 @@ a1b2  running    1000  1m   4242  default  claude --resume
 c3    exited(3)  1000  1m   -     default  sh
 ";
         assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn format_table_shows_paused_runs_with_their_pause_age() {
+        let mut run = info("p1", &["sh"], None);
+        run.state = RunState::Paused;
+        run.paused_since = Some(1_030);
+        let table = format_table(&[run], 1_090);
+        assert!(
+            table.contains("p1  paused(1m)  1000  1m   4242  default  sh"),
+            "{table}"
+        );
     }
 
     #[test]

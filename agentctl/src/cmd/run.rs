@@ -7,7 +7,7 @@
 //! it sent are closed right after sending. The run ends when this connection closes.
 
 mod session;
-mod tty;
+pub(crate) mod tty;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};

@@ -53,8 +53,39 @@ pub enum Request {
     Ps,
     /// Details of one run; `run` is an id or a unique prefix of one.
     Inspect { run: String },
-    /// Kill every process of a run at once (cgroup kill).
-    Kill { run: String },
+    /// Kill every process of a run at once (cgroup kill); with `signal`, deliver that signal to
+    /// every process of the run instead (race-free against forks: the run is frozen meanwhile).
+    Kill {
+        run: String,
+        #[serde(default)]
+        signal: Option<i32>,
+    },
+    /// Freeze every process of the run (cgroup freezer). Held calls stay held.
+    Pause { run: String },
+    /// Thaw a paused run.
+    Resume { run: String },
+    /// The pending approval requests the caller may answer ([`Response::Pending`]); with
+    /// `follow`, the connection then streams [`Response::DaemonEvent`]s of kinds `pending` and
+    /// `decided`.
+    Pending {
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Allow a pending request (`id` or a unique prefix of one).
+    Approve {
+        id: String,
+        #[serde(default)]
+        scope: ApprovalScope,
+    },
+    /// Refuse a pending request; `errno` defaults to the rule's (EACCES).
+    Deny {
+        id: String,
+        #[serde(default)]
+        errno: Option<i32>,
+    },
+    /// Subscribe to run and approval events ([`Response::DaemonEvent`]), for the caller's runs
+    /// (root and the admin group: all). A client that falls behind is disconnected.
+    Events,
     /// Read a run's audit log (owner or root). The daemon answers with zero or more
     /// [`Response::AuditRecords`] frames, then [`Response::AuditEnd`] (or an error). With
     /// `verify`, it only checks the hash chain: [`Response::AuditEnd`] with `verified` set, or
@@ -74,6 +105,64 @@ pub enum Request {
         #[serde(default)]
         verify: bool,
     },
+}
+
+/// How far an approval reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ApprovalScope {
+    /// This one call.
+    #[default]
+    Once,
+    /// This call, and the same rule and target in this run for `seconds`.
+    For { seconds: u64 },
+    /// This call, and the same rule and target for the rest of this run.
+    Run,
+}
+
+/// A held call waiting for a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    /// Short id for `approve`/`deny`.
+    pub id: String,
+    pub run: String,
+    pub uid: u32,
+    /// `exec`, `open` or `connect`.
+    pub kind: String,
+    /// The path, argv or address asked about.
+    pub target: String,
+    pub pid: i32,
+    pub comm: String,
+    pub rule: Option<String>,
+    pub reason: String,
+    /// `true` when the rule was `pause`: the whole run is frozen until the answer.
+    pub pause: bool,
+    /// How many identical calls wait on this request.
+    pub waiting: u32,
+    /// Unix time (milliseconds) when the request is denied if nobody answers.
+    pub deadline_ms: u64,
+}
+
+/// Something that happened to a run, for `agentctl events` and `watch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonEvent {
+    /// `started`, `paused`, `resumed`, `pending`, `decided` or `exited`.
+    pub kind: String,
+    pub run: String,
+    pub uid: u32,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRequest>,
+    /// For `decided`: `allow`, `deny` or `timeout`, and by whom (`uid:N`, `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitStatus>,
 }
 
 /// How the agent's standard streams are connected.
@@ -157,6 +246,12 @@ pub enum Response {
     Event {
         record: serde_json::Value,
     },
+    Pending {
+        requests: Vec<PendingRequest>,
+    },
+    DaemonEvent {
+        event: DaemonEvent,
+    },
 }
 
 /// How a run ended.
@@ -204,6 +299,8 @@ const ENOENT: i32 = 2;
 pub enum RunState {
     Starting,
     Running,
+    /// Frozen by `agentctl pause` or a `pause` rule.
+    Paused,
     Exited,
     Lost,
 }
@@ -222,6 +319,9 @@ pub struct RunInfo {
     pub started_at: u64,
     pub pid: Option<i32>,
     pub exit: Option<ExitStatus>,
+    /// Unix time (seconds) since when the run is paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<u64>,
     /// Only filled by `inspect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<RunDetail>,

@@ -1,13 +1,17 @@
 //! Reading a log for display: complete lines only, filtered by kind and verdict.
 //!
-//! A [`Tail`] remembers how far it has read, so `follow` re-reads only what was appended; a last
-//! line without its newline is still being written and is left for the next call. A line that is
+//! A [`Tail`] reads the rotated segments (`audit.<N>.jsonl`, ascending N) and then the live
+//! `audit.jsonl`, and remembers how far it has read, so `follow` re-reads only what was appended;
+//! a last line without its newline is still being written and is left for the next call. When
+//! the live file it holds open is renamed into a segment (rotation), it reads that file to its
+//! end (the writer renames only complete, fsynced files) and moves on to the next. A line that is
 //! not a JSON object is not hidden: it comes back as `{"line": N, "unreadable": "…"}` (use
 //! [`verify`](super::verify) to learn whether the log was tampered with).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -41,39 +45,116 @@ pub fn read(path: &Path, filter: &Filter) -> io::Result<Vec<Value>> {
     Tail::open(path)?.next_batch(filter)
 }
 
-/// An incremental reader of one log.
+/// An incremental reader of one log (its segments, then the live file).
 #[derive(Debug)]
 pub struct Tail {
-    file: File,
-    /// Bytes of the file consumed (always at a line boundary).
+    live: PathBuf,
+    /// The file being read: its handle, (dev, inode), and its segment number if it was opened
+    /// as a segment (`None`: opened as the live file).
+    file: Option<(File, (u64, u64), Option<u64>)>,
+    /// Highest segment number read to its end.
+    consumed: u64,
+    /// Bytes of the current file consumed (always at a line boundary).
     offset: u64,
-    /// Lines consumed.
+    /// Lines of the current file consumed.
     line: u64,
     /// A `run_end` record has been consumed (whatever the filter): the log is complete.
     pub ended: bool,
 }
 
 impl Tail {
+    /// Opens the log whose live file is `path`; `NotFound` when neither it nor a segment exists.
     pub fn open(path: &Path) -> io::Result<Tail> {
-        Ok(Tail {
-            file: File::open(path)?,
+        let mut tail = Tail {
+            live: path.to_path_buf(),
+            file: None,
+            consumed: 0,
             offset: 0,
             line: 0,
             ended: false,
-        })
+        };
+        if !tail.open_next()? {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        Ok(tail)
+    }
+
+    /// Opens the first segment not yet read, else the live file; `false` if there is neither.
+    fn open_next(&mut self) -> io::Result<bool> {
+        let next = super::segments(&self.live)?
+            .into_iter()
+            .find(|(n, _)| *n > self.consumed);
+        let (path, seg) = match next {
+            Some((n, p)) => (p, Some(n)),
+            None => (self.live.clone(), None),
+        };
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        self.file = Some((file, (meta.dev(), meta.ino()), seg));
+        self.offset = 0;
+        self.line = 0;
+        Ok(true)
+    }
+
+    /// The segment number of the file with identity `id`, if it is (now) a segment.
+    fn segment_of(&self, id: (u64, u64)) -> io::Result<Option<u64>> {
+        for (n, p) in super::segments(&self.live)? {
+            if let Ok(m) = std::fs::metadata(&p) {
+                if (m.dev(), m.ino()) == id {
+                    return Ok(Some(n));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The matching records completed since the last call.
     pub fn next_batch(&mut self, filter: &Filter) -> io::Result<Vec<Value>> {
-        self.file.seek(SeekFrom::Start(self.offset))?;
+        let mut out = Vec::new();
+        loop {
+            if self.file.is_none() && !self.open_next()? {
+                return Ok(out);
+            }
+            let Some((_, id, seg)) = self.file.as_ref() else {
+                return Ok(out);
+            };
+            let (id, seg) = (*id, *seg);
+            // Decided before reading: a file already renamed into a segment is complete.
+            let finished = match seg {
+                Some(n) => Some(n),
+                None => self.segment_of(id)?,
+            };
+            self.read_complete(filter, &mut out)?;
+            match finished {
+                Some(n) => {
+                    self.consumed = self.consumed.max(n);
+                    self.file = None;
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Appends the matching complete lines of the current file past `offset` to `out`.
+    fn read_complete(&mut self, filter: &Filter, out: &mut Vec<Value>) -> io::Result<()> {
+        let Some((file, _, _)) = self.file.as_mut() else {
+            return Ok(());
+        };
+        file.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
-        self.file.read_to_end(&mut buf)?;
+        file.read_to_end(&mut buf)?;
         let complete = match buf.iter().rposition(|&b| b == b'\n') {
             Some(i) => buf.get(..=i).unwrap_or_default(),
             None => &[],
         };
         self.offset += complete.len() as u64;
-        let mut out = Vec::new();
         for line in complete.split(|&b| b == b'\n') {
             if line.is_empty() {
                 continue;
@@ -91,7 +172,7 @@ impl Tail {
                 out.push(value);
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -165,7 +165,11 @@ fn reopened_log_after_a_torn_write_starts_a_fresh_line_and_verify_names_it() {
     f.write_all(b"{\"seq\":3,\"ts\":\"20").unwrap();
     write_all(&path, vec![entry(Kind::Note, Body::default())]);
     let err = verify(&path).unwrap_err();
-    assert!(err.to_string().starts_with("record 3 (line 3): "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("record 3 (audit.jsonl line 3): "),
+        "{err}"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     let last: Record = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(
@@ -333,4 +337,155 @@ fn dropping_every_handle_still_writes_the_queue() {
         .map(str::to_string)
         .collect();
     assert_eq!(lines, file, "subscribers see exactly the lines written");
+}
+
+/// Rotation size for the tests below: about two records per file.
+const TINY: u64 = 700;
+
+fn write_rotating(path: &std::path::Path, entries: Vec<Entry>) {
+    let log = AuditLog::open_rotating(path, "ab12cd34", 4, TINY).unwrap();
+    for e in entries {
+        log.record(e).unwrap();
+    }
+    log.close().unwrap();
+}
+
+fn seq_of(v: &serde_json::Value) -> u64 {
+    v["seq"].as_u64().unwrap()
+}
+
+#[test]
+fn rotation_at_a_tiny_size_keeps_the_chain_verifiable_across_files() {
+    let dir = TestDir::new("rotate");
+    let path = dir.path().join(FILE_NAME);
+    write_rotating(&path, scripted_run());
+    write_rotating(&path, scripted_run()); // reopened: numbering and chain continue
+
+    let segs = segments(&path).unwrap();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let numbers: Vec<u64> = segs.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, (1..=segs.len() as u64).collect::<Vec<_>>());
+    for (_, p) in &segs {
+        let len = std::fs::metadata(p).unwrap().len();
+        let lines = std::fs::read_to_string(p).unwrap().lines().count();
+        assert!(len <= TINY || lines == 1, "{} is {len} bytes", p.display());
+    }
+    assert_eq!(verify(&path), Ok(12));
+    let all = read(&path, &Filter::default()).unwrap();
+    assert_eq!(
+        all.iter().map(seq_of).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    // The first record of each later file chains to the last one of the file before.
+    let first_of_2: Record = serde_json::from_str(
+        std::fs::read_to_string(&segs[1].1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let last_of_1: Record = serde_json::from_str(
+        std::fs::read_to_string(&segs[0].1)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first_of_2.prev, last_of_1.hash);
+    assert_eq!(first_of_2.seq, last_of_1.seq + 1);
+}
+
+#[test]
+fn verify_names_the_rotated_file_and_record_of_a_flipped_byte() {
+    let dir = TestDir::new("rotate-flip");
+    let path = dir.path().join(FILE_NAME);
+    write_rotating(&path, scripted_run());
+    let segs = segments(&path).unwrap();
+    let first_lines = std::fs::read_to_string(&segs[0].1).unwrap().lines().count() as u64;
+    // Flip a byte inside the first line of the second segment.
+    let target = &segs[1].1;
+    let mut bytes = std::fs::read(target).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(target, &bytes).unwrap();
+    let err = verify(&path).unwrap_err();
+    match &err {
+        VerifyError::Broken {
+            file, record, line, ..
+        } => {
+            assert_eq!(file, "audit.2.jsonl");
+            assert_eq!(*line, 1);
+            assert_eq!(*record, first_lines + 1);
+        }
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+    assert!(err.to_string().contains("audit.2.jsonl line 1"), "{err}");
+}
+
+#[test]
+fn verify_finds_a_removed_segment() {
+    let dir = TestDir::new("rotate-gap");
+    let path = dir.path().join(FILE_NAME);
+    write_rotating(&path, scripted_run());
+    let segs = segments(&path).unwrap();
+    std::fs::remove_file(&segs[1].1).unwrap();
+    let err = verify(&path).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Broken { file, line: 1, .. } if file == "audit.3.jsonl"),
+        "{err}"
+    );
+}
+
+#[test]
+fn chain_continues_from_the_newest_segment_when_the_live_file_is_missing() {
+    let dir = TestDir::new("rotate-crash");
+    let path = dir.path().join(FILE_NAME);
+    write_rotating(&path, scripted_run());
+    // A crash between the rename and the first write of the fresh file.
+    let n = segments(&path).unwrap().len() as u64;
+    std::fs::rename(&path, segment_path(&path, n + 1)).unwrap();
+    assert_eq!(verify(&path), Ok(6));
+    write_rotating(&path, scripted_run());
+    assert_eq!(verify(&path), Ok(12));
+}
+
+#[test]
+fn tail_follows_the_log_across_rotations_without_gaps_or_repeats() {
+    let dir = TestDir::new("rotate-tail");
+    let path = dir.path().join(FILE_NAME);
+    let run = scripted_run();
+    write_rotating(&path, run[..1].to_vec());
+    let mut tail = Tail::open(&path).unwrap();
+    let mut seen: Vec<u64> = tail
+        .next_batch(&Filter::default())
+        .unwrap()
+        .iter()
+        .map(seq_of)
+        .collect();
+    // The live file the tail holds open is renamed under it, more than once.
+    write_rotating(&path, run[1..].to_vec());
+    write_rotating(&path, run.clone());
+    seen.extend(
+        tail.next_batch(&Filter::default())
+            .unwrap()
+            .iter()
+            .map(seq_of),
+    );
+    assert_eq!(seen, (1..=12).collect::<Vec<_>>());
+    assert!(tail.next_batch(&Filter::default()).unwrap().is_empty());
+    assert!(tail.ended);
+}
+
+#[test]
+fn rotation_disabled_keeps_one_file() {
+    let dir = TestDir::new("rotate-off");
+    let path = dir.path().join(FILE_NAME);
+    let log = AuditLog::open_rotating(&path, "ab12cd34", 4, 0).unwrap();
+    for e in scripted_run() {
+        log.record(e).unwrap();
+    }
+    log.close().unwrap();
+    assert!(segments(&path).unwrap().is_empty());
+    assert_eq!(verify(&path), Ok(6));
 }

@@ -1,7 +1,8 @@
-//! Checking a log's hash chain, naming the first record that breaks it.
+//! Checking a log's hash chain, naming the file and the first record that breaks it.
 //!
-//! Line N must hold record `seq` N whose `prev` is the hash of line N-1 (64 zeros for line 1)
-//! and whose own hash matches its bytes. Any changed, inserted, removed or reordered record
+//! The log is its rotated segments (`audit.1.jsonl`, `audit.2.jsonl`, …) then `audit.jsonl`,
+//! read as one sequence: record N must have `seq` N, a `prev` equal to the hash of record N-1
+//! (64 zeros for record 1, whichever file it is in) and a hash that matches its bytes. Any changed, inserted, removed or reordered record
 //! therefore fails at the first line it touches. Removing records at the *end* of the log leaves
 //! a valid shorter chain; a finished run's log ends with `run_end`, which is how a reader tells.
 
@@ -13,28 +14,73 @@ use super::record::{sha256_hex, split_hash, Record, GENESIS};
 pub enum VerifyError {
     #[error("cannot read audit log {path}: {reason}")]
     Io { path: String, reason: String },
-    /// `line` is 1-based; in an intact log record `seq` N is on line N.
-    #[error("record {line} (line {line}): {problem}")]
-    Broken { line: u64, problem: String },
+    /// `record` is the 1-based position in the whole log (= its `seq` when intact); `line` is
+    /// 1-based within `file` (the file's name, e.g. `audit.2.jsonl`).
+    #[error("record {record} ({file} line {line}): {problem}")]
+    Broken {
+        file: String,
+        record: u64,
+        line: u64,
+        problem: String,
+    },
 }
 
-/// Verifies the chain of the log at `path`; the number of records when intact.
+/// Where the chain stands between files.
+struct Chain {
+    prev: String,
+    records: u64,
+}
+
+/// Verifies the chain of the log whose live file is `path`, rotated segments first; the number
+/// of records when intact. A live file missing after its last rotation is an empty file.
 pub fn verify(path: &Path) -> Result<u64, VerifyError> {
-    let bytes = std::fs::read(path).map_err(|e| VerifyError::Io {
-        path: path.display().to_string(),
+    let io = |p: &Path, e: std::io::Error| VerifyError::Io {
+        path: p.display().to_string(),
         reason: e.to_string(),
-    })?;
-    verify_bytes(&bytes)
+    };
+    let mut files: Vec<_> = super::segments(path)
+        .map_err(|e| io(path, e))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    if path.exists() || files.is_empty() {
+        files.push(path.to_path_buf());
+    }
+    let mut chain = Chain {
+        prev: GENESIS.to_string(),
+        records: 0,
+    };
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        verify_file(&bytes, &name, &mut chain)?;
+    }
+    Ok(chain.records)
 }
 
-/// [`verify`] on the content of a log.
+/// [`verify`] on the content of a single, unrotated log.
 pub fn verify_bytes(bytes: &[u8]) -> Result<u64, VerifyError> {
-    let mut prev = GENESIS.to_string();
+    let mut chain = Chain {
+        prev: GENESIS.to_string(),
+        records: 0,
+    };
+    verify_file(bytes, super::FILE_NAME, &mut chain)?;
+    Ok(chain.records)
+}
+
+/// Checks the lines of one file, continuing `chain`.
+fn verify_file(bytes: &[u8], name: &str, chain: &mut Chain) -> Result<(), VerifyError> {
     let mut line_no = 0u64;
     let mut rest = bytes;
     while !rest.is_empty() {
         line_no += 1;
+        let record = chain.records + 1;
         let broken = |problem: &str| VerifyError::Broken {
+            file: name.to_string(),
+            record,
             line: line_no,
             problem: problem.to_string(),
         };
@@ -43,9 +89,10 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<u64, VerifyError> {
         };
         let (line, tail) = rest.split_at(end);
         rest = tail.get(1..).unwrap_or_default();
-        prev = check_line(line, line_no, &prev).map_err(|p| broken(&p))?;
+        chain.prev = check_line(line, record, &chain.prev).map_err(|p| broken(&p))?;
+        chain.records = record;
     }
-    Ok(line_no)
+    Ok(())
 }
 
 /// Checks one line against the chain so far; returns its hash.
@@ -153,7 +200,7 @@ mod tests {
         let at = lines(&bad)[..2].iter().map(Vec::len).sum::<usize>() + 20;
         bad[at] ^= 0x01;
         let err = verify_bytes(&bad).unwrap_err().to_string();
-        assert!(err.starts_with("record 3 (line 3): "), "{err}");
+        assert!(err.starts_with("record 3 (audit.jsonl line 3): "), "{err}");
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! - after an I/O error the writer stops and every later `record` fails, so the caller can fail
 //!   closed (deny or kill);
 //! - records reach the file in queue order; the buffer is flushed whenever the queue is
-//!   momentarily empty and the file is fsynced at [`AuditHandle::close`].
+//!   momentarily empty and the file is fsynced at [`AuditHandle::close`];
+//! - rotation (a size limit): before a record would take `audit.jsonl` past the limit, the file
+//!   is flushed, fsynced and renamed `audit.<N>.jsonl`, and the record starts a fresh
+//!   `audit.jsonl`. A segment is therefore complete once its name exists, which is what the
+//!   reader relies on. The chain (seq, prev) simply continues.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -103,39 +107,105 @@ impl ChainHead {
 }
 
 impl AuditLog {
-    /// Opens (creating, mode 0600, append-only) `path` and starts its writer thread. If the file
-    /// already holds records, the chain continues from its last complete one.
+    /// Opens (creating, mode 0600, append-only) `path` and starts its writer thread, rotating at
+    /// the daemon's `audit_rotate_bytes` ([`super::set_rotate_bytes`]). If the log already holds
+    /// records, the chain continues from its last complete one.
     pub fn open(path: &Path, run: &str, capacity: usize) -> io::Result<AuditHandle> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .mode(0o600)
-            .open(path)?;
-        let head = chain_head(&mut file)?;
-        spawn(file, path, run, head, capacity)
+        Self::open_rotating(path, run, capacity, super::rotate_bytes())
     }
+
+    /// [`AuditLog::open`] with an explicit rotation size (0 = never rotate).
+    pub fn open_rotating(
+        path: &Path,
+        run: &str,
+        capacity: usize,
+        rotate_bytes: u64,
+    ) -> io::Result<AuditHandle> {
+        let mut file = open_live(path)?;
+        let size = file.metadata()?.len();
+        let mut head = chain_head(&mut file)?;
+        let segments = super::segments(path)?;
+        if head.next_seq == 1 {
+            // An empty live file after a rotation (or a crash right after one): the chain
+            // continues from the newest segment.
+            if let Some((_, last)) = segments.last() {
+                let seg_head = chain_head(&mut File::open(last)?)?;
+                head.next_seq = seg_head.next_seq;
+                head.prev = seg_head.prev;
+            }
+        }
+        let rotation = (rotate_bytes > 0).then(|| Rotation {
+            live: path.to_path_buf(),
+            max: rotate_bytes,
+            next_n: segments.last().map_or(1, |(n, _)| n + 1),
+        });
+        spawn_with(file, path, run, head, capacity, (rotation, size))
+    }
+}
+
+fn open_live(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Where records go: a file, or a fake in tests.
 pub(crate) trait Sink: Write + Send + 'static {
     /// Makes everything written durable.
     fn sync(&mut self) -> io::Result<()>;
+
+    /// Continues in a fresh file at `path` (after the old one was renamed away).
+    fn reopen(&mut self, path: &Path) -> io::Result<()> {
+        let _ = path;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this sink cannot rotate",
+        ))
+    }
 }
 
 impl Sink for File {
     fn sync(&mut self) -> io::Result<()> {
         self.sync_all()
     }
+
+    fn reopen(&mut self, path: &Path) -> io::Result<()> {
+        *self = open_live(path)?;
+        Ok(())
+    }
 }
 
-/// Starts the writer thread of a log whose chain stands at `head`.
+/// Size-based rotation of a file-backed log.
+struct Rotation {
+    live: PathBuf,
+    max: u64,
+    /// The number the live file gets when it is next renamed.
+    next_n: u64,
+}
+
+/// Starts the writer thread of a log whose chain stands at `head` (no rotation).
+#[cfg(test)]
 pub(crate) fn spawn<S: Sink>(
     sink: S,
     path: &Path,
     run: &str,
     head: ChainHead,
     capacity: usize,
+) -> io::Result<AuditHandle> {
+    spawn_with(sink, path, run, head, capacity, (None, 0))
+}
+
+/// [`spawn`] with rotation and the live file's current size.
+fn spawn_with<S: Sink>(
+    sink: S,
+    path: &Path,
+    run: &str,
+    head: ChainHead,
+    capacity: usize,
+    (rotation, size): (Option<Rotation>, u64),
 ) -> io::Result<AuditHandle> {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
     let (events, _) = broadcast::channel(SUBSCRIBER_BACKLOG);
@@ -150,6 +220,8 @@ pub(crate) fn spawn<S: Sink>(
         next_seq: head.next_seq,
         prev: head.prev,
         shared: shared.clone(),
+        rotation,
+        size,
     };
     let needs_newline = head.needs_newline;
     std::thread::Builder::new()
@@ -197,6 +269,9 @@ struct Writer<S: Sink> {
     next_seq: u64,
     prev: String,
     shared: Arc<Shared>,
+    rotation: Option<Rotation>,
+    /// Bytes in the live file.
+    size: u64,
 }
 
 /// How long a busy writer sleeps between batches.
@@ -273,7 +348,16 @@ impl<S: Sink> Writer<S> {
         };
         let mut line = seal(&mut record).map_err(io::Error::other)?;
         line.push(b'\n');
+        let len = line.len() as u64;
+        if self
+            .rotation
+            .as_ref()
+            .is_some_and(|r| self.size > 0 && self.size.saturating_add(len) > r.max)
+        {
+            self.rotate()?;
+        }
         self.out.write_all(&line)?;
+        self.size += len;
         self.next_seq += 1;
         self.prev = record.hash;
         line.pop();
@@ -281,6 +365,29 @@ impl<S: Sink> Writer<S> {
             let text = String::from_utf8_lossy(&line);
             let _ = self.shared.events.send(Arc::from(text.as_ref()));
         }
+        Ok(())
+    }
+
+    /// Makes the live file durable, renames it to the next segment and continues in a fresh one.
+    fn rotate(&mut self) -> io::Result<()> {
+        let Some(r) = self.rotation.as_mut() else {
+            return Ok(());
+        };
+        self.out.flush()?;
+        self.out.get_mut().sync()?;
+        let mut target = super::segment_path(&r.live, r.next_n);
+        while target.exists() {
+            r.next_n += 1;
+            target = super::segment_path(&r.live, r.next_n);
+        }
+        std::fs::rename(&r.live, &target)?;
+        r.next_n += 1;
+        self.out.get_mut().reopen(&r.live)?;
+        if let Some(dir) = r.live.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        self.size = 0;
+        tracing::debug!(run = %self.run, segment = %target.display(), "audit log rotated");
         Ok(())
     }
 

@@ -33,21 +33,42 @@ pub fn caller_of(stream: &UnixStream) -> std::io::Result<Caller> {
     })
 }
 
-/// Whether the peer process lives inside a run: its cgroup is `…/agentd/<id>` or
-/// `…/runs/<id>` for a run `is_run` knows.
-pub fn is_inside_a_run(caller: &Caller, is_run: impl Fn(&str) -> bool) -> bool {
-    let Some(pid) = caller.pid else { return false };
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
+/// Whether the peer process lives inside a run: its cgroup is `…/<parent>/<id>` (or
+/// `…/runs/<id>`) for a run `is_run` knows, or its pid namespace is one of `run_pid_namespaces`.
+/// Fails closed: a peer whose process cannot be examined counts as inside.
+pub fn is_inside_a_run(
+    caller: &Caller,
+    parent: &str,
+    is_run: impl Fn(&str) -> bool,
+    run_pid_namespaces: &[String],
+) -> bool {
+    let Some(pid) = caller.pid.filter(|p| *p > 0) else {
+        return true;
     };
-    text.lines().any(|line| {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return true;
+    };
+    let in_run_cgroup = text.lines().any(|line| {
         let path = line.splitn(3, ':').nth(2).unwrap_or("");
-        let mut parts = path.rsplitn(3, '/');
-        let (Some(id), Some(parent)) = (parts.next(), parts.next()) else {
-            return false;
-        };
-        (parent == "agentd" || parent == "runs") && is_run(id)
-    })
+        let parts: Vec<&str> = path.split('/').collect();
+        parts
+            .windows(2)
+            .any(|w| (w[0] == parent || w[0] == "runs") && is_run(w[1]))
+    });
+    if in_run_cgroup {
+        return true;
+    }
+    match pid_namespace(pid) {
+        Some(ns) => run_pid_namespaces.contains(&ns),
+        None => true,
+    }
+}
+
+/// The pid namespace of `pid` (`pid:[inode]`).
+pub fn pid_namespace(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 /// The caller's home and name: from their environment if given (it is theirs to choose: the

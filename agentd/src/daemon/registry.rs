@@ -5,12 +5,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use agentd_proto::{ErrorBody, ErrorCode, ExitStatus, RunInfo, RunState};
 
 use crate::launch::cgroup::RunCgroup;
 
 const KEEP_FINISHED: usize = 256;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// One run, live or finished.
 #[derive(Debug)]
@@ -21,6 +29,27 @@ pub struct RunEntry {
     pub policy_toml: String,
     info: Mutex<RunInfo>,
     kill_reason: Mutex<Option<String>>,
+    pause: Mutex<PauseState>,
+    grants: Mutex<Vec<TempGrant>>,
+}
+
+/// Pause bookkeeping: the wall-clock limit does not tick while a run is paused.
+#[derive(Debug, Default)]
+struct PauseState {
+    since: Option<Instant>,
+    /// Held `pause` rules and manual pauses currently in force.
+    holds: u32,
+    total: Duration,
+}
+
+/// A temporary allow added by `approve --for` or `--run`: the same rule and target in this run.
+#[derive(Debug, Clone)]
+pub struct TempGrant {
+    pub rule: Option<String>,
+    pub kind: String,
+    pub target: String,
+    pub until: Option<Instant>,
+    pub by: u32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,7 +66,82 @@ impl RunEntry {
             policy_toml,
             info: Mutex::new(info),
             kill_reason: Mutex::new(None),
+            pause: Mutex::new(PauseState::default()),
+            grants: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Freezes the run (idempotent per hold). Returns whether this call froze it.
+    pub fn pause(&self) -> Result<bool, String> {
+        let mut p = lock(&self.pause);
+        p.holds += 1;
+        if p.since.is_some() {
+            return Ok(false);
+        }
+        self.cgroup.freeze().map_err(|e| e.to_string())?;
+        p.since = Some(Instant::now());
+        let since = unix_now();
+        drop(p);
+        self.update(|i| {
+            if i.state == RunState::Running {
+                i.state = RunState::Paused;
+                i.paused_since = Some(since);
+            }
+        });
+        Ok(true)
+    }
+
+    /// Releases one hold; thaws the run when none is left (`force`: release them all).
+    /// Returns whether this call thawed it.
+    pub fn resume(&self, force: bool) -> Result<bool, String> {
+        let mut p = lock(&self.pause);
+        p.holds = if force { 0 } else { p.holds.saturating_sub(1) };
+        let Some(since) = p.since else {
+            return Ok(false);
+        };
+        if p.holds > 0 {
+            return Ok(false);
+        }
+        self.cgroup.thaw().map_err(|e| e.to_string())?;
+        p.total += since.elapsed();
+        p.since = None;
+        drop(p);
+        self.update(|i| {
+            if i.state == RunState::Paused {
+                i.state = RunState::Running;
+                i.paused_since = None;
+            }
+        });
+        Ok(true)
+    }
+
+    /// When the wall-clock limit `wall`, counted from `start` without paused time, runs out;
+    /// `None` while paused.
+    pub fn wall_deadline(&self, start: Instant, wall: Duration) -> Option<Instant> {
+        let p = lock(&self.pause);
+        if p.since.is_some() {
+            return None;
+        }
+        Some(start + wall + p.total)
+    }
+
+    pub fn add_grant(&self, g: TempGrant) {
+        let mut grants = lock(&self.grants);
+        grants.retain(|x| x.until.is_none_or(|u| u > Instant::now()));
+        grants.push(g);
+    }
+
+    /// A temporary allow covering this rule and target, if one is in force.
+    pub fn grant_for(&self, rule: Option<&str>, kind: &str, target: &str) -> Option<TempGrant> {
+        lock(&self.grants)
+            .iter()
+            .find(|g| {
+                g.rule.as_deref() == rule
+                    && g.kind == kind
+                    && g.target == target
+                    && g.until.is_none_or(|u| u > Instant::now())
+            })
+            .cloned()
     }
 
     pub fn info(&self) -> RunInfo {
@@ -51,7 +155,7 @@ impl RunEntry {
     pub fn is_live(&self) -> bool {
         matches!(
             lock(&self.info).state,
-            RunState::Starting | RunState::Running
+            RunState::Starting | RunState::Running | RunState::Paused
         )
     }
 
@@ -88,11 +192,17 @@ pub struct Registry {
 #[derive(Debug, Clone, Copy)]
 pub struct Asker {
     pub uid: u32,
+    /// A member of the admin group (`admin_group`, default `agentd-admin`): acts on every run.
+    pub admin: bool,
 }
 
 impl Asker {
     pub fn may_act_on(&self, run: &RunEntry) -> bool {
-        self.uid == 0 || self.uid == run.owner
+        self.may_act_on_uid(run.owner)
+    }
+
+    pub fn may_act_on_uid(&self, owner: u32) -> bool {
+        self.uid == 0 || self.admin || self.uid == owner
     }
 }
 
@@ -200,6 +310,7 @@ mod tests {
                 started_at,
                 pid: None,
                 exit: None,
+                paused_since: None,
                 detail: None,
             },
             RunCgroup {
@@ -216,7 +327,10 @@ mod tests {
         let r = Registry::default();
         r.insert(entry("ab12", 1000, 1, RunState::Running));
         r.insert(entry("ab34", 1000, 2, RunState::Running));
-        let me = Asker { uid: 1000 };
+        let me = Asker {
+            uid: 1000,
+            admin: false,
+        };
         assert_eq!(r.find("ab1", me).unwrap().id, "ab12");
         assert_eq!(r.find("ab", me).unwrap_err().code, ErrorCode::NoSuchRun);
         assert_eq!(r.find("zz", me).unwrap_err().code, ErrorCode::NoSuchRun);
@@ -228,12 +342,42 @@ mod tests {
         let r = Registry::default();
         r.insert(entry("aa", 1000, 1, RunState::Running));
         r.insert(entry("bb", 2000, 2, RunState::Running));
-        let err = r.find("aa", Asker { uid: 2000 }).unwrap_err();
+        let err = r
+            .find(
+                "aa",
+                Asker {
+                    uid: 2000,
+                    admin: false,
+                },
+            )
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::PermissionDenied);
         assert!(err.message.contains("permission denied"));
-        assert_eq!(r.visible(Asker { uid: 2000 }).len(), 1);
-        assert_eq!(r.visible(Asker { uid: 0 }).len(), 2);
-        assert!(r.find("aa", Asker { uid: 0 }).is_ok());
+        assert_eq!(
+            r.visible(Asker {
+                uid: 2000,
+                admin: false
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            r.visible(Asker {
+                uid: 0,
+                admin: false
+            })
+            .len(),
+            2
+        );
+        assert!(r
+            .find(
+                "aa",
+                Asker {
+                    uid: 0,
+                    admin: false
+                }
+            )
+            .is_ok());
     }
 
     #[test]
@@ -242,7 +386,14 @@ mod tests {
         for i in 0..(KEEP_FINISHED as u64 + 10) {
             r.insert(entry(&format!("r{i}"), 1, i, RunState::Exited));
         }
-        assert_eq!(r.visible(Asker { uid: 0 }).len(), KEEP_FINISHED);
+        assert_eq!(
+            r.visible(Asker {
+                uid: 0,
+                admin: false
+            })
+            .len(),
+            KEEP_FINISHED
+        );
         assert!(!r.contains("r0"), "the oldest finished runs go first");
     }
 

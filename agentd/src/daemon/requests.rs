@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use super::conn::{Conn, Incoming};
 use super::identity::{self, Caller};
 use super::registry::{Asker, Registry, RunEntry};
-use super::{runs, State};
+use super::{control, runs, State};
 use crate::audit::{self, Filter, Kind, Tail, VerifyError};
 
 pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
@@ -26,7 +26,19 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
             return;
         }
     };
-    let inside = identity::is_inside_a_run(&caller, |id| state.registry.contains(id));
+    let run_namespaces: Vec<String> = state
+        .registry
+        .live()
+        .iter()
+        .filter_map(|r| r.info().pid)
+        .filter_map(identity::pid_namespace)
+        .collect();
+    let inside = identity::is_inside_a_run(
+        &caller,
+        &state.config.cgroup_parent,
+        |id| state.registry.contains(id),
+        &run_namespaces,
+    );
     let mut conn = Conn::new(stream);
     loop {
         let frame = match conn.read().await {
@@ -86,6 +98,27 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
                     return;
                 }
             }
+            Request::Events => {
+                let _ = conn.take_fds();
+                let asker = state.asker(&caller);
+                let _ = control::stream_events(&state, &mut conn, asker, None).await;
+                return;
+            }
+            Request::Pending { follow } => {
+                let _ = conn.take_fds();
+                let asker = state.asker(&caller);
+                let requests = state.approvals.list(asker);
+                if conn.send(&Response::Pending { requests }).await.is_err() || !follow {
+                    if follow {
+                        return;
+                    }
+                    continue;
+                }
+                let _ =
+                    control::stream_events(&state, &mut conn, asker, Some(&["pending", "decided"]))
+                        .await;
+                return;
+            }
             other => {
                 let _ = conn.take_fds();
                 let resp = answer(&state, &caller, other);
@@ -99,7 +132,7 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
 
 /// Answers every request but `run`.
 fn answer(state: &State, caller: &Caller, req: Request) -> Response {
-    let asker = Asker { uid: caller.uid };
+    let asker = state.asker(caller);
     let result = match req {
         Request::Ps => Ok(Response::Runs {
             runs: state.registry.visible(asker),
@@ -121,17 +154,14 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
             });
             Response::Run { run: info }
         }),
-        Request::Kill { run } => state.registry.find(&run, asker).and_then(|entry| {
-            if !entry.is_live() {
-                return Err(ErrorBody::new(
-                    ErrorCode::InvalidRequest,
-                    format!("run {} has already ended", entry.id),
-                ));
-            }
-            tracing::info!(run = %entry.id, by = caller.uid, "kill requested");
-            entry.kill(&format!("killed by uid {}", caller.uid));
-            Ok(Response::Ok)
-        }),
+        Request::Kill { run, signal } => control::kill(state, &run, signal, asker),
+        Request::Pause { run } => control::pause(state, &run, asker),
+        Request::Resume { run } => control::resume(state, &run, asker),
+        Request::Approve { id, scope } => control::approve(state, &id, scope, asker),
+        Request::Deny { id, errno } => control::deny(state, &id, errno, asker),
+        Request::Events | Request::Pending { .. } => {
+            Err(ErrorBody::new(ErrorCode::Internal, "streamed elsewhere"))
+        }
         Request::Signal { run, signal } => state.registry.find(&run, asker).and_then(|entry| {
             let sig = Signal::try_from(signal).map_err(|_| {
                 ErrorBody::new(
@@ -224,7 +254,7 @@ async fn handle_audit(
     caller: &Caller,
     q: AuditQuery,
 ) -> io::Result<()> {
-    let asker = Asker { uid: caller.uid };
+    let asker = state.asker(caller);
     let (entry, path, filter) = match audit_target(&state.registry, &state.runs_dir(), asker, &q) {
         Ok(t) => t,
         Err(body) => return conn.send_error(body).await,
@@ -345,6 +375,7 @@ mod tests {
                 started_at: 1,
                 pid: None,
                 exit: None,
+                paused_since: None,
                 detail: None,
             },
             crate::launch::cgroup::RunCgroup {
@@ -373,7 +404,10 @@ mod tests {
         let err = audit_target(
             &r,
             Path::new("/s/runs"),
-            Asker { uid: 2000 },
+            Asker {
+                uid: 2000,
+                admin: false,
+            },
             &query("ab", None, None),
         )
         .unwrap_err();
@@ -386,7 +420,7 @@ mod tests {
         for uid in [1000, 0] {
             let q = query("ab1", Some("open"), Some("deny"));
             let (entry, path, filter) =
-                audit_target(&r, Path::new("/s/runs"), Asker { uid }, &q).unwrap();
+                audit_target(&r, Path::new("/s/runs"), Asker { uid, admin: false }, &q).unwrap();
             assert_eq!(entry.id, "ab12cd34");
             assert_eq!(path, Path::new("/s/runs/ab12cd34/audit.jsonl"));
             assert_eq!(filter.kind, Some(Kind::Open));
@@ -397,7 +431,10 @@ mod tests {
     #[test]
     fn audit_target_rejects_unknown_kind_and_verdict() {
         let r = registry_with("ab12cd34", 1000);
-        let me = Asker { uid: 1000 };
+        let me = Asker {
+            uid: 1000,
+            admin: false,
+        };
         let runs = Path::new("/s/runs");
         let err = audit_target(&r, runs, me, &query("ab", Some("fork"), None)).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);

@@ -20,7 +20,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use super::conn::{Conn, Incoming};
 use super::identity::{self, Caller};
 use super::registry::RunEntry;
-use super::State;
+use super::{control, State};
 use crate::audit::{AuditHandle, AuditLog, Body, Entry, Kind};
 use crate::launch::plan::{plan, PlanInput};
 use crate::launch::spec::Identity;
@@ -61,7 +61,8 @@ struct Prepared {
     audit: AuditHandle,
     caller: Caller,
     user: String,
-    json_events: bool,
+    /// Subscribed before the agent may run, so `--json-events` sees every record.
+    events: Option<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>>,
 }
 
 async fn prepare(
@@ -140,6 +141,7 @@ async fn prepare(
         started_at: now(),
         pid: None,
         exit: None,
+        paused_since: None,
         detail: None,
     };
     let policy_toml = policy.to_toml();
@@ -191,10 +193,10 @@ async fn prepare(
         entry,
         policy: PolicyCell::new(policy),
         launched,
-        audit,
         caller: caller.clone(),
         user: vars.user,
-        json_events: req.json_events,
+        events: req.json_events.then(|| audit.subscribe()),
+        audit,
     })
 }
 
@@ -291,7 +293,7 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
         audit,
         caller,
         user,
-        json_events,
+        mut events,
     } = p;
     let mut monitor = None;
     let started = loop {
@@ -308,6 +310,8 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                     policy: policy.clone(),
                     cgroup: entry.cgroup.clone(),
                     audit: audit.clone(),
+                    run: entry.clone(),
+                    approvals: state.approvals.clone(),
                 };
                 let started = match fds.pop() {
                     Some(listener) => Monitor::new(ctx, listener).and_then(Monitor::spawn),
@@ -387,7 +391,7 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
     if conn.send(&started).await.is_err() {
         entry.kill("agentctl disconnected");
     }
-    let mut events = json_events.then(|| audit.subscribe());
+    state.approvals.publish(control::event("started", &entry));
     // A monitor that stops while the run lives leaves it answered by ENOSYS only: kill it.
     let mut monitor_done = match monitor.take() {
         Some(handle) => tokio::task::spawn_blocking(move || handle.join()),
@@ -396,7 +400,7 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
     let mut monitor_live = true;
     let refresh = tokio::spawn(refresh_hosts(policy.clone()));
     let wall = policy.get().resources.wall;
-    let deadline = wall.map(|w| Instant::now() + w);
+    let run_start = Instant::now().into_std();
     let mut client = true;
     let mut wall_fired = false;
     let status = loop {
@@ -434,16 +438,32 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
                     }
                 }
             }
-            _ = async { if let Some(d) = deadline { sleep_until(d).await } }, if deadline.is_some() && !wall_fired => {
-                wall_fired = true;
+            // The wall clock does not tick while the run is paused: the deadline is recomputed
+            // (paused time added) each time this wakes; while paused it checks again shortly.
+            _ = wall_tick(&entry, run_start, wall), if wall.is_some() && !wall_fired => {
                 let w = wall.unwrap_or_default();
-                entry.kill(&format!("wall-clock limit of {}s reached", w.as_secs()));
+                if entry.wall_deadline(run_start, w).is_some_and(|d| d <= std::time::Instant::now()) {
+                    wall_fired = true;
+                    entry.kill(&format!("wall-clock limit of {}s reached", w.as_secs()));
+                }
             }
         }
     };
     refresh.abort();
     let status = entry.final_status(status);
+    // finish() writes run_end and waits until every queued record is written (and broadcast).
     finish(&state, &entry, status.clone(), Some(audit)).await;
+    state.approvals.cancel_run(&entry.id);
+    let mut exited = control::event("exited", &entry);
+    exited.exit = Some(status.clone());
+    state.approvals.publish(exited);
+    if let (true, Some(rx)) = (client, events.as_mut()) {
+        while let Ok(line) = rx.try_recv() {
+            if let Ok(record) = serde_json::from_str(&line) {
+                let _ = conn.send(&Response::Event { record }).await;
+            }
+        }
+    }
     if client {
         let _ = conn
             .send(&Response::Exited {
@@ -453,6 +473,17 @@ async fn supervise(state: Arc<State>, mut conn: Conn, p: Prepared) {
             .await;
     }
     let _ = launched.child.wait().await;
+}
+
+/// Sleeps until the run's wall-clock deadline (or a second, while it is paused).
+async fn wall_tick(entry: &RunEntry, start: std::time::Instant, wall: Option<Duration>) {
+    let Some(w) = wall else {
+        return std::future::pending().await;
+    };
+    match entry.wall_deadline(start, w) {
+        Some(d) => sleep_until(Instant::from_std(d)).await,
+        None => tokio::time::sleep(Duration::from_secs(1)).await,
+    }
 }
 
 /// Resolves the policy's host names (blocking resolver, off the runtime's threads).

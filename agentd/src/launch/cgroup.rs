@@ -355,6 +355,31 @@ impl RunCgroup {
         Ok(())
     }
 
+    /// Delivers `sig` to every process of the run, race-free against forks: the run is frozen
+    /// while the list is read and signalled, then thawed (unless it was paused already).
+    pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<(), CgroupError> {
+        let frozen_before = self.is_frozen();
+        self.freeze()?;
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+        if !frozen_before {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+
+    fn is_frozen(&self) -> bool {
+        if let Some(d) = &self.v2 {
+            if let Ok(s) = fs::read_to_string(d.join("cgroup.freeze")) {
+                return s.trim() == "1";
+            }
+        }
+        self.v1_dir("freezer")
+            .and_then(|f| fs::read_to_string(f.join("freezer.state")).ok())
+            .is_some_and(|s| s.trim() == "FROZEN")
+    }
+
     /// Freezes every task of the run (v2 `cgroup.freeze`, else the v1 freezer).
     pub fn freeze(&self) -> Result<(), CgroupError> {
         self.set_frozen(true)

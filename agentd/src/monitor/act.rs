@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use agentd_policy::{decide, Decision, Event, Verdict};
+use agentd_policy::{decide, Decision, Event, NetMode, SockAddr, Verdict};
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
 
 use super::decode::Decoded;
@@ -101,11 +101,33 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 }
             }
         }
-        Decoded::Address { events } => {
+        Decoded::Address { events, bind } => {
             // Every address is decided and recorded; the first refusal answers the call.
             let mut reply = Reply::Continue;
+            let policy = m.ctx.policy.get();
             for event in events {
-                let decision = decide(&m.ctx.policy.get(), &event);
+                let decided = decide(&policy, &event);
+                let own_netns = bind
+                    && decided.rule_id.is_none()
+                    && policy.network.mode == NetMode::None
+                    && matches!(
+                        event,
+                        Event::Connect {
+                            addr: SockAddr::Inet(_)
+                        }
+                    );
+                let decision = if own_netns {
+                    // No rule names this address, and a socket bound in the run's own network
+                    // namespace reaches nothing outside it: the namespace is the wall (a server
+                    // binding 0.0.0.0 works). Explicit rules still apply.
+                    Decision {
+                        verdict: Verdict::Allow,
+                        rule_id: Some("builtin:own-network-namespace".into()),
+                        reason: "bind inside the run's own network namespace".into(),
+                    }
+                } else {
+                    decided
+                };
                 m.record(tid, &event, &decision, "policy");
                 if let (Verdict::Deny { errno }, Reply::Continue) = (decision.verdict, reply) {
                     reply = Reply::Error(errno);
@@ -142,23 +164,53 @@ fn hold(
     decision: Decision,
     on_allow: super::held::OnAllow,
 ) -> Outcome {
+    // An earlier `approve --for/--run` of the same rule and target answers at once.
+    let (kind, target) = super::held::kind_and_target(&event);
+    if let Some(g) = m
+        .ctx
+        .run
+        .grant_for(decision.rule_id.as_deref(), kind, &target)
+    {
+        let allowed = Decision {
+            verdict: Verdict::Allow,
+            rule_id: decision.rule_id.clone(),
+            reason: format!(
+                "approved earlier for this run by uid {}: {}",
+                g.by, decision.reason
+            ),
+        };
+        m.record(tid, &event, &allowed, &format!("uid:{}", g.by));
+        return Outcome::Reply(on_allow(m.listener.as_fd(), n.id));
+    }
     let pause = decision.verdict == Verdict::Pause;
-    let ctx = super::held::Parked {
+    let comm = m.comm(tid, false);
+    let parked = super::held::Parked {
         id: n.id,
         tid,
-        event,
-        decision,
+        comm,
+        event: event.clone(),
+        decision: decision.clone(),
         pause,
         on_allow,
         audit: m.ctx.audit.clone(),
         entry_ctx: super::held::EntryCtx {
             uid: m.ctx.uid,
+            gid: m.ctx.gid,
+            groups: m.ctx.groups.clone(),
             user: m.ctx.user.clone(),
         },
     };
-    if m.held.park(ctx) {
+    if m.held.park(parked) {
         Outcome::Held
     } else {
+        let refused = Decision {
+            verdict: Verdict::Deny {
+                errno: libc::EACCES,
+            },
+            rule_id: decision.rule_id.clone(),
+            reason: format!("too many requests waiting for a human: {}", decision.reason),
+        };
+        m.record(tid, &event, &refused, "policy");
         Outcome::Reply(Reply::Error(libc::EACCES))
     }
 }

@@ -61,6 +61,8 @@ pub(crate) enum Decoded {
     /// bind, sendto, sendmsg with an address: the kernel walls hold; decide, then continue.
     Address {
         events: Vec<Event>,
+        /// A `bind` (judged as the address a socket will own, not one it reaches).
+        bind: bool,
     },
     /// A mediated call that carries nothing to decide (sendmsg without an address).
     Nothing,
@@ -109,6 +111,7 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             events: vec![Event::Connect {
                 addr: sockaddr(m, n, tid, a[1], a[2])?,
             }],
+            bind: true,
         },
         libc::SYS_sendto => {
             if a[3] & MSG_FASTOPEN != 0 {
@@ -119,6 +122,7 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
                 events: vec![Event::Connect {
                     addr: sockaddr(m, n, tid, a[4], a[5])?,
                 }],
+                bind: false,
             }
         }
         libc::SYS_sendmsg => {
@@ -496,7 +500,10 @@ fn msg_addresses(m: &Monitor, n: &Notif, tid: i32, hdrs: &[u64]) -> Result<Decod
     if events.is_empty() {
         return Ok(Decoded::Nothing);
     }
-    Ok(Decoded::Address { events })
+    Ok(Decoded::Address {
+        events,
+        bind: false,
+    })
 }
 
 /// An address as the audit log shows it.

@@ -1,18 +1,26 @@
-//! Calls held for a human (`ask`, `pause`). Until the approval side exists (agentctl
-//! approve/deny), nobody can answer: each held call waits for the policy's approval timeout
-//! and is then denied, recorded as decided by "timeout". A `pause` also freezes the whole run
-//! for that time. At most [`MAX_HELD`] calls of a run wait at once; more are denied at once,
-//! so an approval flood cannot exhaust the daemon.
+//! Calls held for a human (`ask`, `pause`).
+//!
+//! Each held call gets a thread of its own that takes the run's filesystem identity (an approved
+//! open is still performed as the run's user), submits a pending request to the daemon's
+//! [`Approvals`] and waits for `agentctl approve`/`deny` or the policy's approval timeout
+//! (then the default, deny, applies). A `pause` rule also freezes the whole run until the
+//! answer. At most [`MAX_HELD`] calls of a run wait at once; further asks are denied at once and
+//! recorded, so an approval flood cannot exhaust the daemon.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::Duration;
 
 use agentd_policy::{Decision, Event, Verdict};
+use agentd_proto::{ApprovalScope, PendingRequest};
 
 use crate::audit::AuditHandle;
-use crate::launch::cgroup::RunCgroup;
+use crate::daemon::approvals::{now_ms, Answer, Approvals};
+use crate::daemon::control::event;
+use crate::daemon::registry::RunEntry;
+use crate::sys::creds;
 use crate::sys::seccomp_notify::{self, Reply};
 
 pub const MAX_HELD: usize = 32;
@@ -22,6 +30,8 @@ pub type OnAllow = Box<dyn FnOnce(BorrowedFd<'_>, u64) -> Reply + Send>;
 
 pub struct EntryCtx {
     pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
     pub user: String,
 }
 
@@ -29,6 +39,7 @@ pub struct EntryCtx {
 pub struct Parked {
     pub id: u64,
     pub tid: i32,
+    pub comm: String,
     pub event: Event,
     pub decision: Decision,
     pub pause: bool,
@@ -39,16 +50,32 @@ pub struct Parked {
 
 pub struct Held {
     listener: Arc<OwnedFd>,
-    cgroup: RunCgroup,
+    run: Arc<RunEntry>,
+    approvals: Arc<Approvals>,
     timeout: Duration,
     count: Arc<AtomicUsize>,
 }
 
+/// The kind and target of an event, as pending requests and temporary grants name them.
+pub fn kind_and_target(event: &Event) -> (&'static str, String) {
+    match event {
+        Event::Exec { path, .. } => ("exec", path.display().to_string()),
+        Event::Open { path, .. } => ("open", path.display().to_string()),
+        Event::Connect { addr } => ("connect", super::decode::addr_text(addr)),
+    }
+}
+
 impl Held {
-    pub fn new(listener: Arc<OwnedFd>, cgroup: RunCgroup, timeout: Duration) -> Held {
+    pub fn new(
+        listener: Arc<OwnedFd>,
+        run: Arc<RunEntry>,
+        approvals: Arc<Approvals>,
+        timeout: Duration,
+    ) -> Held {
         Held {
             listener,
-            cgroup,
+            run,
+            approvals,
             timeout,
             count: Arc::new(AtomicUsize::new(0)),
         }
@@ -61,41 +88,14 @@ impl Held {
             return false;
         }
         let listener = self.listener.clone();
-        let cgroup = self.cgroup.clone();
+        let run = self.run.clone();
+        let approvals = self.approvals.clone();
         let timeout = self.timeout;
         let count = self.count.clone();
         let spawned = std::thread::Builder::new()
             .name("held".into())
             .spawn(move || {
-                if p.pause {
-                    let _ = cgroup.freeze();
-                }
-                std::thread::sleep(timeout);
-                if seccomp_notify::id_valid(listener.as_fd(), p.id) {
-                    let _ =
-                        seccomp_notify::send(listener.as_fd(), p.id, Reply::Error(libc::EACCES));
-                    let decision = Decision {
-                        verdict: Verdict::Deny {
-                            errno: libc::EACCES,
-                        },
-                        rule_id: p.decision.rule_id.clone(),
-                        reason: format!(
-                            "no answer within {}s: {}",
-                            timeout.as_secs(),
-                            p.decision.reason
-                        ),
-                    };
-                    let ctx = super::RunContextLite {
-                        uid: p.entry_ctx.uid,
-                        user: p.entry_ctx.user.clone(),
-                    };
-                    let entry = super::entry_for_lite(&ctx, p.tid, &p.event, &decision, "timeout");
-                    let _ = p.audit.record(entry);
-                }
-                drop(p.on_allow);
-                if p.pause {
-                    let _ = cgroup.thaw();
-                }
+                wait_and_answer(p, listener.as_fd(), &run, &approvals, timeout);
                 count.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -105,6 +105,114 @@ impl Held {
         true
     }
 
-    /// The run is over: held calls end with their tasks; nothing to answer.
-    pub fn deny_all(&self) {}
+    /// The run is over: held calls end with their tasks.
+    pub fn deny_all(&self) {
+        self.approvals.cancel_run(&self.run.id);
+    }
+}
+
+fn wait_and_answer(
+    p: Parked,
+    listener: BorrowedFd<'_>,
+    run: &RunEntry,
+    approvals: &Approvals,
+    timeout: Duration,
+) {
+    let who = &p.entry_ctx;
+    if creds::assume_fs_identity(who.uid, who.gid, &who.groups).is_err() {
+        let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
+        return;
+    }
+    let (kind, target) = kind_and_target(&p.event);
+    let request = PendingRequest {
+        id: String::new(),
+        run: run.id.clone(),
+        uid: who.uid,
+        kind: kind.into(),
+        target,
+        pid: p.tid,
+        comm: p.comm.clone(),
+        rule: p.decision.rule_id.clone(),
+        reason: p.decision.reason.clone(),
+        pause: p.pause,
+        waiting: 0,
+        deadline_ms: now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let (req_id, deadline_ms, rx) = approvals.submit(request);
+    if p.pause && run.pause().unwrap_or(false) {
+        approvals.publish(event("paused", run));
+    }
+    let wait = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+    let answer = match rx.recv_timeout(wait) {
+        Ok(a) => a,
+        Err(RecvTimeoutError::Timeout) => approvals.expire(&req_id, &rx),
+        Err(RecvTimeoutError::Disconnected) => Answer::Timeout,
+    };
+    let errno = match p.decision.verdict {
+        Verdict::Deny { errno } => errno,
+        _ => libc::EACCES,
+    };
+    let (decision, by) = match answer {
+        Answer::Allow { scope, by } => {
+            let reason = match scope {
+                ApprovalScope::Once => format!("approved once by uid {by}: {}", p.decision.reason),
+                ApprovalScope::For { seconds } => {
+                    format!("approved by uid {by} for {seconds}s: {}", p.decision.reason)
+                }
+                ApprovalScope::Run => {
+                    format!("approved by uid {by} for the run: {}", p.decision.reason)
+                }
+            };
+            (
+                verdict(Verdict::Allow, &p.decision, reason),
+                format!("uid:{by}"),
+            )
+        }
+        Answer::Deny { errno: e, by } => {
+            let e = e.unwrap_or(errno);
+            let reason = format!("denied by uid {by}: {}", p.decision.reason);
+            (
+                verdict(Verdict::Deny { errno: e }, &p.decision, reason),
+                format!("uid:{by}"),
+            )
+        }
+        Answer::Timeout => {
+            let reason = format!(
+                "no answer within {}s: {}",
+                timeout.as_secs(),
+                p.decision.reason
+            );
+            (
+                verdict(Verdict::Deny { errno }, &p.decision, reason),
+                "timeout".into(),
+            )
+        }
+    };
+    // Recorded before the agent is answered: once answered it may exit and the run's log close.
+    let ctx = super::RunContextLite {
+        uid: who.uid,
+        user: who.user.clone(),
+    };
+    let _ = p.audit.record(super::entry_for(
+        &ctx, p.tid, p.comm, &p.event, &decision, &by,
+    ));
+    let reply = match decision.verdict {
+        Verdict::Allow => (p.on_allow)(listener, p.id),
+        Verdict::Deny { errno } => Reply::Error(errno),
+        Verdict::Ask | Verdict::Pause => Reply::Error(libc::EACCES),
+    };
+    if reply != Reply::Sent {
+        let _ = seccomp_notify::send(listener, p.id, reply);
+    }
+    if p.pause && run.resume(false).unwrap_or(false) {
+        approvals.publish(event("resumed", run));
+    }
+}
+
+fn verdict(v: Verdict, asked: &Decision, reason: String) -> Decision {
+    Decision {
+        verdict: v,
+        rule_id: asked.rule_id.clone(),
+        reason,
+    }
 }

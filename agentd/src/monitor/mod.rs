@@ -64,6 +64,9 @@ pub struct RunContext {
     pub policy: Arc<PolicyCell>,
     pub cgroup: RunCgroup,
     pub audit: AuditHandle,
+    /// The run's entry: pause state and temporary grants.
+    pub run: Arc<crate::daemon::registry::RunEntry>,
+    pub approvals: Arc<crate::daemon::approvals::Approvals>,
 }
 
 pub struct Monitor {
@@ -98,7 +101,8 @@ impl Monitor {
         let policy = ctx.policy.get();
         let held = Held::new(
             listener.clone(),
-            ctx.cgroup.clone(),
+            ctx.run.clone(),
+            ctx.approvals.clone(),
             policy.approval.timeout,
         );
         Ok(Monitor {
@@ -174,7 +178,7 @@ impl Monitor {
     }
 
     /// The task's command name (cached; refreshed on exec).
-    fn comm(&mut self, tid: i32, refresh: bool) -> String {
+    pub(crate) fn comm(&mut self, tid: i32, refresh: bool) -> String {
         if refresh {
             self.comm.remove(&tid);
         }
@@ -221,20 +225,6 @@ pub(crate) fn verdict_name(v: &Verdict) -> &'static str {
 pub(crate) struct RunContextLite {
     pub uid: u32,
     pub user: String,
-}
-
-/// An entry for a decision taken away from the monitor thread (timeouts).
-pub(crate) fn entry_for_lite(
-    ctx: &RunContextLite,
-    tid: i32,
-    event: &Event,
-    decision: &Decision,
-    by: &str,
-) -> Entry {
-    let comm = std::fs::read_to_string(format!("/proc/{tid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_default();
-    entry_for(ctx, tid, comm, event, decision, by)
 }
 
 pub(crate) fn entry_for(

@@ -1,0 +1,171 @@
+//! `agentctl pending [--json] [--follow]`: the held calls waiting for a human (the caller's
+//! runs; root: every run), then optionally the `pending` and `decided` events as they happen.
+//!
+//! The table is built by the pure [`table_lines`], shared with `watch`.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use agentd_proto::{PendingRequest, Request, Response};
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::client::{Connection, Hinted};
+use crate::cmd::events::{next_event, now_ms, print_event};
+use crate::cmd::ps::align;
+
+/// List the calls waiting for your approval (answer with `agentctl approve` / `deny`)
+///
+/// Columns: ID (for approve/deny), RUN, KIND (exec, open, connect), TARGET, RULE, REASON,
+/// EXPIRES (when nobody answers, the call is denied) and WAITING (identical calls held).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the requests as a JSON array (with --follow: one line, then one JSON object per
+    /// event)
+    #[arg(long)]
+    pub json: bool,
+    /// Then keep printing requests as they arrive and decisions as they are made, until
+    /// interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+/// The widest TARGET cell; longer targets end in `…`.
+const TARGET_WIDTH: usize = 48;
+
+pub fn run(socket: &Path, args: &Args) -> Result<i32> {
+    let mut conn = Connection::connect(socket)?;
+    conn.send(
+        Request::Pending {
+            follow: args.follow,
+        },
+        &[],
+    )
+    .context("cannot list pending requests")?;
+    let requests = match conn.recv().context("cannot list pending requests")? {
+        Some(Response::Pending { requests }) => requests,
+        Some(Response::Error(body)) => {
+            return Err(
+                anyhow::Error::new(Hinted::from(body)).context("cannot list pending requests")
+            )
+        }
+        Some(other) => bail!("unexpected answer from agentd to pending: {other:?}"),
+        None => return Err(anyhow!("agentd closed the connection without answering")),
+    };
+    let mut out = io::stdout().lock();
+    let printed = match (args.json, args.follow) {
+        (true, false) => writeln!(out, "{}", serde_json::to_string_pretty(&requests)?),
+        (true, true) => writeln!(out, "{}", serde_json::to_string(&requests)?),
+        (false, _) => table_lines(&requests, now_ms())
+            .iter()
+            .try_for_each(|l| writeln!(out, "{l}")),
+    };
+    if printed.and_then(|()| out.flush()).is_err() || !args.follow {
+        return Ok(0);
+    }
+    while let Some(event) = next_event(&mut conn).context("cannot follow pending requests")? {
+        if event.kind != "pending" && event.kind != "decided" {
+            continue;
+        }
+        if print_event(&mut out, &event, args.json).is_err() {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+/// The table: a header, then one line per request.
+pub fn table_lines(requests: &[PendingRequest], now_ms: u64) -> Vec<String> {
+    let header = [
+        "ID", "RUN", "KIND", "TARGET", "RULE", "REASON", "EXPIRES", "WAITING",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    rows.extend(requests.iter().map(|p| {
+        let mut reason = p.reason.clone();
+        if p.pause {
+            reason.push_str(" [run paused]");
+        }
+        vec![
+            p.id.clone(),
+            p.run.clone(),
+            p.kind.clone(),
+            target(&p.target),
+            p.rule.clone().unwrap_or_else(|| "-".into()),
+            reason,
+            expires(p.deadline_ms, now_ms),
+            p.waiting.to_string(),
+        ]
+    }));
+    align(&rows)
+}
+
+/// `in 12s` (rounded up), or `now` once the deadline has passed.
+pub fn expires(deadline_ms: u64, now_ms: u64) -> String {
+    match deadline_ms.saturating_sub(now_ms) {
+        0 => "now".into(),
+        left => format!("in {}s", left.div_ceil(1000)),
+    }
+}
+
+/// The target, shortened to [`TARGET_WIDTH`] characters.
+pub fn target(t: &str) -> String {
+    if t.chars().count() <= TARGET_WIDTH {
+        return t.to_string();
+    }
+    let mut out: String = t.chars().take(TARGET_WIDTH - 1).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str, deadline_ms: u64) -> PendingRequest {
+        PendingRequest {
+            id: id.into(),
+            run: "r1".into(),
+            uid: 1000,
+            kind: "open".into(),
+            target: "/w/.env".into(),
+            pid: 42,
+            comm: "cat".into(),
+            rule: Some("secrets".into()),
+            reason: "keys".into(),
+            pause: false,
+            waiting: 1,
+            deadline_ms,
+        }
+    }
+
+    #[test]
+    fn table_lines_align_columns_and_count_down() {
+        let mut second = request("q2", 9_000);
+        second.pause = true;
+        second.waiting = 3;
+        second.rule = None;
+        let lines = table_lines(&[request("q1", 31_500), second], 1_000);
+        assert_eq!(
+            lines,
+            [
+                "ID  RUN  KIND  TARGET   RULE     REASON             EXPIRES  WAITING",
+                "q1  r1   open  /w/.env  secrets  keys               in 31s   1",
+                "q2  r1   open  /w/.env  -        keys [run paused]  in 8s    3",
+            ]
+        );
+    }
+
+    #[test]
+    fn expires_says_now_after_the_deadline() {
+        assert_eq!(expires(1_000, 1_000), "now");
+        assert_eq!(expires(1_000, 5_000), "now");
+        assert_eq!(expires(1_001, 1_000), "in 1s");
+    }
+
+    #[test]
+    fn target_shortens_long_paths() {
+        let long = "/x".repeat(40);
+        let t = target(&long);
+        assert_eq!(t.chars().count(), TARGET_WIDTH);
+        assert!(t.ends_with('…'));
+    }
+}

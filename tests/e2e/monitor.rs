@@ -1,0 +1,880 @@
+//! The reference monitor: every exec, open and connect of a run is seen, decided by the policy's
+//! rules and audited, whichever syscall variant issues it and whatever the agent rewrites while
+//! the monitor looks. Every probe is first shown to work outside the sandbox.
+//!
+//! Rules deny with `EPERM` where the kernel walls would answer `EACCES` (or nothing at all), so
+//! the errno a call fails with proves the monitor answered it.
+
+use std::io::{ErrorKind, Read};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentd_tests::caller::README_TEXT;
+use agentd_tests::tempdir::{mkdir_owned, write_owned};
+use agentd_tests::{require, Caller, Daemon, Output};
+use serde_json::Value;
+
+use crate::{check, check_code, display, start, write_policy};
+
+const EPERM: i64 = 1;
+const EACCES: i64 = 13;
+const ECONNREFUSED: i64 = 111;
+const EBUSY: i64 = 16;
+
+/// `agentctl run --json-events --policy POLICY -- ARGV…` and the run's id (from the `started`
+/// frame; empty if there was none, which the audit helpers report).
+fn traced(c: &Caller, policy: &Path, argv: &[&str]) -> (Output, String) {
+    let policy = display(policy);
+    let mut args = vec!["run", "--json-events", "--policy", policy.as_str(), "--"];
+    args.extend_from_slice(argv);
+    let out = c.agentctl(&args);
+    let run = frames(&out)
+        .into_iter()
+        .find(|f| f["type"] == "started")
+        .and_then(|f| f["run"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (out, run)
+}
+
+/// The JSON frames `--json-events` printed on stderr.
+fn frames(out: &Output) -> Vec<Value> {
+    out.stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+fn audit_path(d: &Daemon, run: &str) -> std::path::PathBuf {
+    d.state_dir().join("runs").join(run).join("audit.jsonl")
+}
+
+/// The run's audit records, read as root from the state dir once the log ends with `run_end`
+/// (bounded: the writer flushes when its queue is empty and fsyncs at the run's end).
+#[track_caller]
+fn audit(d: &Daemon, out: &Output, run: &str) -> Vec<Value> {
+    check(d, out, !run.is_empty(), "no `started` frame: no run id");
+    let path = audit_path(d, run);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if records.last().is_some_and(|r| r["kind"] == "run_end") {
+            return records;
+        }
+        if Instant::now() > deadline {
+            check(
+                d,
+                out,
+                false,
+                &format!(
+                    "{} has no run_end record 10 s after the run ({} records)",
+                    path.display(),
+                    records.len()
+                ),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A short form of a record for messages: `seq kind verdict path|addr rule errno by`.
+fn brief(r: &Value) -> String {
+    let what = r["path"].as_str().or(r["addr"].as_str()).unwrap_or("");
+    format!(
+        "{} {} {} {} rule={} errno={} by={}",
+        r["seq"], r["kind"], r["verdict"], what, r["rule"], r["errno"], r["decided_by"]
+    )
+}
+
+fn briefs<'a>(records: impl IntoIterator<Item = &'a Value>) -> String {
+    records
+        .into_iter()
+        .map(brief)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The value a `variant NAME VALUE` line of the probe printed.
+fn variant<'a>(out: &'a Output, name: &str) -> Option<&'a str> {
+    out.stdout.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("variant") && w.next() == Some(name))
+            .then(|| w.next())
+            .flatten()
+    })
+}
+
+/// The counters a `race k=v …` line of the probe printed.
+fn race_counts(out: &Output) -> std::collections::HashMap<String, u64> {
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with("race "))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A host listener on 127.0.0.1 that counts the connections it accepts until dropped.
+struct Listener {
+    port: u16,
+    accepted: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    fn new() -> Listener {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (acc, st) = (accepted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok(_) => {
+                        acc.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        Listener {
+            port,
+            accepted,
+            stop,
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Accepted so far, after giving the backlog a moment to drain.
+    fn accepted(&self) -> u64 {
+        std::thread::sleep(Duration::from_millis(200));
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A policy extending `default` with `extra` (rules, tables).
+fn policy(d: &Daemon, name: &str, extra: &str) -> std::path::PathBuf {
+    write_policy(
+        d,
+        name,
+        &format!("version = 1\nextends = [\"default\"]\n{extra}"),
+    )
+}
+
+/// A `[[rule]]` that denies with EPERM.
+fn deny_rule(id: &str, on: &str, key: &str, value: &str) -> String {
+    format!(
+        "\n[[rule]]\nid = \"{id}\"\non = \"{on}\"\n{key} = \"{value}\"\naction = \"deny\"\n\
+         errno = \"EPERM\"\nreason = \"e2e {id}\"\n"
+    )
+}
+
+fn write_file(c: &Caller, name: &str, text: &str) {
+    write_owned(
+        &c.workspace.join(name),
+        text.as_bytes(),
+        0o644,
+        c.uid,
+        c.gid,
+    );
+}
+
+const VARIANTS: [&str; 10] = [
+    "openat2", "open", "openat", "creat", "execve", "execveat", "connect", "sendto", "sendmsg",
+    "bind",
+];
+
+#[test]
+fn monitor_denies_every_syscall_variant_with_rule_errno() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let host = Listener::new();
+    let addr = host.addr();
+    let secret = "AGENTD-E2E-SECRET-denied-variants";
+    let argv = [
+        probe.as_str(),
+        "variants",
+        "denied.txt",
+        "/usr/bin/id",
+        &addr,
+    ];
+
+    write_file(&c, "denied.txt", secret);
+    let out = c.unconfined(&argv);
+    for v in VARIANTS {
+        check(
+            &d,
+            &out,
+            variant(&out, v) == Some("ok"),
+            &format!("unconfined: variant {v} must succeed (else the probe proves nothing)"),
+        );
+    }
+    write_file(&c, "denied.txt", secret); // creat truncated it
+
+    let rules = deny_rule("deny-file", "open", "path", "${WORKSPACE}/denied.txt")
+        + &deny_rule("deny-exe", "exec", "path", "/usr/bin/id")
+        + &deny_rule("deny-addr", "connect", "addr", &addr);
+    let p = policy(&d, "variants", &rules);
+    let (out, run) = traced(&c, &p, &argv);
+    check_code(&d, &out, 0, "the variants probe");
+    for v in VARIANTS {
+        check(
+            &d,
+            &out,
+            variant(&out, v) == Some("errno:1"),
+            &format!("variant {v} must fail with the rule's EPERM"),
+        );
+    }
+    let left = std::fs::read_to_string(c.workspace.join("denied.txt")).unwrap_or_default();
+    check(
+        &d,
+        &out,
+        left == secret,
+        "creat must not have truncated the denied file",
+    );
+
+    let records = audit(&d, &out, &run);
+    let file = display(&c.workspace.join("denied.txt"));
+    let denied = |kind: &str, rule: &str, what: &str| {
+        records
+            .iter()
+            .filter(|r| {
+                r["kind"] == kind
+                    && r["verdict"] == "deny"
+                    && r["rule"] == rule
+                    && r["errno"] == EPERM
+                    && (r["path"] == what || r["addr"] == what)
+            })
+            .count()
+    };
+    let all = briefs(records.iter().filter(|r| r["verdict"] == "deny"));
+    for (kind, rule, what, n) in [
+        ("open", "deny-file", file.as_str(), 4),
+        ("exec", "deny-exe", "/usr/bin/id", 2),
+        ("connect", "deny-addr", addr.as_str(), 4),
+    ] {
+        let got = denied(kind, rule, what);
+        check(
+            &d,
+            &out,
+            got == n,
+            &format!("{n} deny records ({kind} {what} rule {rule}) expected, got {got}; deny records:\n{all}"),
+        );
+    }
+    check(
+        &d,
+        &out,
+        !records
+            .iter()
+            .any(|r| r["path"] == file.as_str() && r["verdict"] != "deny"),
+        &format!("no variant may reach the denied file:\n{all}"),
+    );
+}
+
+#[test]
+fn monitor_open_race_never_reads_the_denied_file() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let marker = "AGENTD-E2E-SECRET-race";
+    write_file(&c, "race-ok", "an ordinary file\n");
+    write_file(&c, "race-no", &format!("{marker}\n"));
+
+    let out = c.unconfined(&[
+        &probe,
+        "race-open",
+        "race-ok",
+        "race-no",
+        marker,
+        "200000",
+        "10",
+    ]);
+    let n = race_counts(&out);
+    check(
+        &d,
+        &out,
+        n.get("leaked").copied().unwrap_or(0) >= 1,
+        "unconfined: the flipping probe must read the secret at least once (else it is not live)",
+    );
+
+    let p = policy(
+        &d,
+        "race-open",
+        &deny_rule("deny-race", "open", "path", "${WORKSPACE}/race-no"),
+    );
+    let (out, _) = traced(
+        &c,
+        &p,
+        &[
+            &probe,
+            "race-open",
+            "race-ok",
+            "race-no",
+            marker,
+            "20000",
+            "10",
+        ],
+    );
+    check_code(&d, &out, 0, "the race probe");
+    let n = race_counts(&out);
+    let get = |k: &str| n.get(k).copied().unwrap_or(0);
+    check(
+        &d,
+        &out,
+        get("attempts") >= 1000,
+        "at least 1000 racing opens",
+    );
+    check(
+        &d,
+        &out,
+        get("leaked") == 0,
+        "a racing open read the denied file",
+    );
+    check(
+        &d,
+        &out,
+        get("opened") > 0 && get("denied") > 0,
+        "both names must have been seen (the flip must be live inside too)",
+    );
+    check(&d, &out, !out.stdout.contains(marker), "the secret leaked");
+}
+
+#[test]
+fn monitor_connect_race_never_reaches_the_denied_address() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    // Unconfined first: the probe's own two listeners, the flipped port reaches both.
+    let out = c.unconfined(&[&probe, "race-connect", "0", "0", "5000", "10"]);
+    let n = race_counts(&out);
+    check(
+        &d,
+        &out,
+        n.get("b_peer").copied().unwrap_or(0) >= 1
+            && n.get("b_accepted").copied().unwrap_or(0) >= 1,
+        "unconfined: the flipping probe must reach port B at least once (else it is not live)",
+    );
+
+    // Inside, the listeners are the test's, on the host's loopback (mode "filtered"): a deny
+    // rule on B's address also refuses a bind to it, so the run could not listen there itself.
+    // Both ports are allowed (so Landlock's port wall lets B through): only the monitor's rule
+    // stands between the agent and B.
+    let (a, b) = (Listener::new(), Listener::new());
+    let extra = format!(
+        "[network]\nmode = \"filtered\"\nallow = [\"{}\", \"{}\"]\n{}",
+        a.addr(),
+        b.addr(),
+        deny_rule("deny-b", "connect", "addr", &b.addr())
+    );
+    let p = policy(&d, "race-connect", &extra);
+    let (pa, pb) = (a.port.to_string(), b.port.to_string());
+    let (out, _) = traced(
+        &c,
+        &p,
+        &[&probe, "race-connect-to", &pa, &pb, "10000", "10"],
+    );
+    check_code(&d, &out, 0, "the connect race probe");
+    let n = race_counts(&out);
+    let get = |k: &str| n.get(k).copied().unwrap_or(0);
+    check(
+        &d,
+        &out,
+        get("attempts") >= 1000,
+        "at least 1000 racing connects",
+    );
+    check(
+        &d,
+        &out,
+        get("b_peer") == 0,
+        "a racing connect reached the denied port",
+    );
+    check(
+        &d,
+        &out,
+        b.accepted() == 0,
+        "the denied listener accepted a connection",
+    );
+    check(
+        &d,
+        &out,
+        get("a_peer") > 0 && get("denied") > 0 && a.accepted() > 0,
+        "both ports must have been seen (the flip must be live inside too)",
+    );
+}
+
+#[test]
+fn monitor_cannot_be_outvoted_by_a_second_listener() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let out = c.unconfined(&[&probe, "seccomp-listener"]);
+    check(
+        &d,
+        &out,
+        out.stdout.trim() == "seccomp ok",
+        "unconfined: a process can install a filter with a listener",
+    );
+    let p = policy(
+        &d,
+        "outvote",
+        &deny_rule("deny-file", "open", "path", "${WORKSPACE}/denied.txt"),
+    );
+    write_file(&c, "denied.txt", "AGENTD-E2E-SECRET-outvote");
+    let script = format!("{probe} seccomp-listener; cat denied.txt");
+    let (out, _) = traced(&c, &p, &["sh", "-c", &script]);
+    check(
+        &d,
+        &out,
+        out.stdout.lines().next() == Some(&format!("seccomp errno:{EBUSY}")),
+        "a second listener inside the run must fail with EBUSY",
+    );
+    check(
+        &d,
+        &out,
+        out.code() != 0 && out.stderr.contains("Operation not permitted"),
+        "the rule still holds after the attempt",
+    );
+}
+
+#[test]
+fn monitor_workspace_rules_hold_and_listing_works() {
+    require!(sandbox);
+    let (d, c) = start();
+    let secret = "AGENTD-E2E-SECRET-conf";
+    mkdir_owned(&c.workspace.join("conf"), 0o755, c.uid, c.gid);
+    write_file(&c, "conf/app.secret", secret);
+    write_file(&c, "conf/app.toml", "name = \"app\"\n");
+    let out = c.unconfined(&["cat", ".env", "conf/app.secret"]);
+    check_code(&d, &out, 0, "unconfined: the caller reads both secrets");
+
+    let p = policy(
+        &d,
+        "workspace",
+        &deny_rule("deny-conf", "open", "path", "${WORKSPACE}/conf/*.secret"),
+    );
+    let out = c.run_policy(&p, &["cat", ".env"]);
+    check(
+        &d,
+        &out,
+        out.code() == 1 && !out.stdout.contains("AGENTD-E2E"),
+        "cat .env (hidden) must fail",
+    );
+    let out = c.run_policy(&p, &["cat", "conf/app.secret"]);
+    check(
+        &d,
+        &out,
+        out.code() == 1
+            && out.stderr.contains("Operation not permitted")
+            && !out.stdout.contains(secret),
+        "cat of a deny-ruled file must fail with the rule's EPERM",
+    );
+    let out = c.run_policy(&p, &["ls", "-a", ".", "conf"]);
+    check_code(&d, &out, 0, "ls of the directories of the denied files");
+    for name in ["README.md", "app.secret", "app.toml"] {
+        check(
+            &d,
+            &out,
+            out.stdout.contains(name),
+            &format!("ls shows {name}"),
+        );
+    }
+    let out = c.run_policy(&p, &["cat", "conf/app.toml", "README.md"]);
+    check(
+        &d,
+        &out,
+        out.success() && out.stdout.contains(README_TEXT),
+        "the files beside them stay readable",
+    );
+}
+
+#[test]
+fn monitor_exec_rule_denies_with_its_errno() {
+    require!(sandbox);
+    let (d, c) = start();
+    let out = c.unconfined(&["/usr/bin/id", "-u"]);
+    check_code(&d, &out, 0, "unconfined: id runs");
+    let p = policy(
+        &d,
+        "exec",
+        &deny_rule("deny-id", "exec", "path", "/usr/bin/id"),
+    );
+    let (out, run) = traced(&c, &p, &["sh", "-c", "uname -s; id -u"]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains("Linux")
+            && out.code() != 0
+            && out.stderr.contains("Operation not permitted"),
+        "uname runs, id fails with the rule's EPERM",
+    );
+    let records = audit(&d, &out, &run);
+    check(
+        &d,
+        &out,
+        records.iter().any(|r| {
+            r["kind"] == "exec"
+                && r["path"] == "/usr/bin/id"
+                && r["verdict"] == "deny"
+                && r["rule"] == "deny-id"
+                && r["errno"] == EPERM
+        }),
+        &format!("an exec deny record for /usr/bin/id:\n{}", briefs(&records)),
+    );
+}
+
+#[test]
+fn monitor_filtered_connect_follows_the_allow_list_and_host_names() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let (a, b, host) = (Listener::new(), Listener::new(), Listener::new());
+    let by_name = format!("localhost:{}", host.port);
+    for target in [a.addr(), b.addr(), host.addr()] {
+        let out = c.unconfined(&[&probe, "connect-tcp", &target]);
+        check_code(&d, &out, 0, &format!("unconfined: {target} is reachable"));
+    }
+    let extra = format!(
+        "[network]\nmode = \"filtered\"\nallow = [\"{}\", \"{by_name}\"]\n",
+        a.addr()
+    );
+    let p = policy(&d, "filtered", &extra);
+    let (out, run) = traced(&c, &p, &[&probe, "connect-tcp", &a.addr()]);
+    check_code(&d, &out, 0, "connect to an allowed address");
+    let records = audit(&d, &out, &run);
+    check(
+        &d,
+        &out,
+        records.iter().any(|r| {
+            r["kind"] == "connect" && r["addr"] == a.addr().as_str() && r["verdict"] == "allow"
+        }),
+        &format!("an allow record for {}:\n{}", a.addr(), briefs(&records)),
+    );
+
+    let (out, run) = traced(&c, &p, &[&probe, "connect-tcp", &host.addr()]);
+    check_code(
+        &d,
+        &out,
+        0,
+        "connect to the address of an allowed host name (/etc/hosts)",
+    );
+    let records = audit(&d, &out, &run);
+    check(
+        &d,
+        &out,
+        records.iter().any(|r| {
+            r["kind"] == "connect"
+                && r["addr"] == host.addr().as_str()
+                && r["verdict"] == "allow"
+                && r["rule"].as_str().is_some_and(|id| id.contains(&by_name))
+        }),
+        &format!(
+            "an allow record for {} by the host-name rule:\n{}",
+            host.addr(),
+            briefs(&records)
+        ),
+    );
+    let (out, _) = traced(&c, &p, &[&probe, "connect-host", &by_name]);
+    check_code(&d, &out, 0, "connect by name, resolved inside the run");
+
+    let before = b.accepted();
+    let (out, run) = traced(&c, &p, &[&probe, "connect-tcp", &b.addr()]);
+    check(
+        &d,
+        &out,
+        out.code() == 1 && out.stdout.contains("refused"),
+        "connect outside the allow list must be refused",
+    );
+    let records = audit(&d, &out, &run);
+    check(
+        &d,
+        &out,
+        records.iter().any(|r| {
+            r["kind"] == "connect"
+                && r["addr"] == b.addr().as_str()
+                && r["verdict"] == "deny"
+                && r["errno"] == ECONNREFUSED
+        }),
+        &format!(
+            "a deny ECONNREFUSED record for {}:\n{}",
+            b.addr(),
+            briefs(&records)
+        ),
+    );
+    check(
+        &d,
+        &out,
+        b.accepted() == before,
+        "the refused listener accepted nothing",
+    );
+}
+
+#[test]
+fn monitor_audit_of_a_scripted_run_is_exact_and_verifiable() {
+    require!(sandbox);
+    let (d, c) = start();
+    let host = Listener::new();
+    write_file(&c, "ok.txt", "fine\n");
+    write_file(&c, "denied.txt", "AGENTD-E2E-SECRET-script\n");
+    let script = format!(
+        "cat ok.txt; cat denied.txt; exec 3<>/dev/tcp/127.0.0.1/{}",
+        host.port
+    );
+    let out = c.unconfined(&["bash", "-c", &script]);
+    check_code(&d, &out, 0, "unconfined: the script runs");
+
+    let extra = format!(
+        "[network]\nmode = \"filtered\"\nallow = [\"{}\"]\n{}",
+        host.addr(),
+        deny_rule("deny-file", "open", "path", "${WORKSPACE}/denied.txt")
+    );
+    let p = policy(&d, "script", &extra);
+    let (out, run) = traced(&c, &p, &["bash", "-c", &script]);
+    check(
+        &d,
+        &out,
+        out.success() && out.stdout.contains("fine") && !out.stdout.contains("SECRET"),
+        "the script under the policy",
+    );
+    let records = audit(&d, &out, &run);
+    let ws = format!("{}/", display(&c.workspace));
+    let seen: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            let path = r["path"].as_str().unwrap_or("");
+            (r["kind"] == "exec" && path.ends_with("/cat"))
+                || (r["kind"] == "open" && path.starts_with(&ws))
+                || (r["kind"] == "connect" && !r["addr"].as_str().unwrap_or("").starts_with('/'))
+        })
+        .map(|r| {
+            let what = r["path"].as_str().or(r["addr"].as_str()).unwrap_or("");
+            format!(
+                "{} {} {}",
+                r["kind"].as_str().unwrap_or(""),
+                what.strip_prefix(&ws).unwrap_or(what),
+                r["verdict"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let want = [
+        "exec /usr/bin/cat allow".to_owned(),
+        "open ok.txt allow".to_owned(),
+        "exec /usr/bin/cat allow".to_owned(),
+        "open denied.txt deny".to_owned(),
+        format!("connect {} allow", host.addr()),
+    ];
+    check(
+        &d,
+        &out,
+        seen == want,
+        &format!(
+            "expected records {want:#?}\ngot {seen:#?}\nall:\n{}",
+            briefs(&records)
+        ),
+    );
+    let kinds: Vec<&str> = records.iter().filter_map(|r| r["kind"].as_str()).collect();
+    check(
+        &d,
+        &out,
+        kinds.first() == Some(&"run_start") && kinds.last() == Some(&"run_end"),
+        "the log runs from run_start to run_end",
+    );
+    let seqs: Vec<u64> = records.iter().filter_map(|r| r["seq"].as_u64()).collect();
+    check(
+        &d,
+        &out,
+        seqs == (1..=records.len() as u64).collect::<Vec<_>>(),
+        "seq counts 1, 2, 3…",
+    );
+
+    let verify = c.agentctl(&["audit", &run, "--verify"]);
+    check_code(&d, &verify, 0, "audit --verify of the untouched log");
+
+    // One byte changed in a middle record: the deny of denied.txt.
+    let target = records
+        .iter()
+        .find(|r| r["kind"] == "open" && r["verdict"] == "deny" && r["rule"] == "deny-file")
+        .and_then(|r| r["seq"].as_u64())
+        .unwrap_or(0);
+    check(
+        &d,
+        &out,
+        target > 1 && usize::try_from(target).is_ok_and(|t| t < records.len()),
+        "the deny record is a middle record",
+    );
+    let path = audit_path(&d, &run);
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let start_of = |n: u64| -> usize {
+        let mut at = 0;
+        for _ in 1..n {
+            at += bytes[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        }
+        at
+    };
+    let line_start = start_of(target);
+    let line = &bytes[line_start..];
+    let needle = b"denied.txt";
+    let off = line
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[line_start + off] = b'D';
+    std::fs::write(&path, &bytes).unwrap();
+    let verify = c.agentctl(&["audit", &run, "--verify"]);
+    let text = format!("{}{}", verify.stdout, verify.stderr);
+    check(
+        &d,
+        &verify,
+        verify.code() == 1 && text.contains(&format!("record {target}")),
+        &format!("audit --verify must fail naming record {target}"),
+    );
+}
+
+#[test]
+fn monitor_ask_without_approver_times_out_to_deny() {
+    require!(sandbox);
+    let (d, c) = start();
+    write_file(&c, "ask.txt", "asked\n");
+    let extra = "[approval]\ntimeout = \"1s\"\n\n[[rule]]\nid = \"ask-file\"\non = \"open\"\n\
+                 path = \"${WORKSPACE}/ask.txt\"\naction = \"ask\"\nreason = \"e2e ask\"\n";
+    let p = policy(&d, "ask", extra);
+    let (out, run) = traced(&c, &p, &["cat", "ask.txt"]);
+    check(
+        &d,
+        &out,
+        out.code() == 1
+            && out.stderr.contains("Permission denied")
+            && !out.stdout.contains("asked"),
+        "the open must fail with EACCES when nobody answers",
+    );
+    check(
+        &d,
+        &out,
+        out.elapsed >= Duration::from_millis(900) && out.elapsed < Duration::from_secs(15),
+        &format!(
+            "the answer must come after about 1 s, took {:?}",
+            out.elapsed
+        ),
+    );
+    let records = audit(&d, &out, &run);
+    let ask: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/ask.txt")))
+        .collect();
+    let ok = ask.len() == 2
+        && ask[0]["verdict"] == "ask"
+        && ask[0]["rule"] == "ask-file"
+        && ask[1]["verdict"] == "deny"
+        && ask[1]["decided_by"] == "timeout"
+        && ask[1]["errno"] == EACCES;
+    check(
+        &d,
+        &out,
+        ok,
+        &format!("an ask record, then a deny by timeout:\n{}", briefs(ask)),
+    );
+}
+
+#[test]
+fn monitor_json_events_prints_records_on_stderr() {
+    require!(sandbox);
+    let (d, c) = start();
+    let p = policy(&d, "events", "");
+    let (out, run) = traced(&c, &p, &["sh", "-c", "cat README.md; cat README.md"]);
+    check_code(
+        &d,
+        &out,
+        0,
+        "sh -c 'cat README.md; cat README.md' with --json-events",
+    );
+    check(
+        &d,
+        &out,
+        out.stdout.contains(README_TEXT),
+        "stdout is the file",
+    );
+    let events: Vec<Value> = frames(&out)
+        .into_iter()
+        .filter(|f| f["type"] == "event")
+        .map(|f| f["record"].clone())
+        .collect();
+    let readme = |r: &&Value| {
+        r["kind"] == "open"
+            && r["verdict"] == "allow"
+            && r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/README.md"))
+    };
+    check(
+        &d,
+        &out,
+        events.iter().filter(readme).count() == 2,
+        "two open allow events for README.md",
+    );
+    check(
+        &d,
+        &out,
+        events
+            .iter()
+            .any(|r| r["kind"] == "exec" && r["verdict"] == "allow"),
+        "an exec event with its verdict",
+    );
+    // "prints each record as it is written" (docs/audit.md): every decision of the log is
+    // among the events, the agent's own first exec and the last decisions included.
+    let shown: Vec<u64> = events.iter().filter_map(|r| r["seq"].as_u64()).collect();
+    let missing: Vec<String> = audit(&d, &out, &run)
+        .iter()
+        .filter(|r| ["exec", "open", "connect"].iter().any(|k| r["kind"] == *k))
+        .filter(|r| r["seq"].as_u64().is_some_and(|s| !shown.contains(&s)))
+        .map(brief)
+        .collect();
+    check(
+        &d,
+        &out,
+        missing.is_empty(),
+        &format!(
+            "decisions missing from --json-events:\n{}",
+            missing.join("\n")
+        ),
+    );
+}
+
+#[test]
+fn monitor_ordinary_workload_runs_under_default_policy() {
+    require!(sandbox);
+    let (d, c) = start();
+    let script = "for i in $(seq 200); do cat README.md >/dev/null; done; ls -la; \
+                  mkdir d; echo x > d/f; cat d/f; rm -r d";
+    let out = c.sh(script);
+    check_code(&d, &out, 0, "an ordinary workload");
+    check(&d, &out, out.stdout.contains("README.md"), "ls -la output");
+    check(&d, &out, !c.workspace.join("d").exists(), "d removed");
+}
