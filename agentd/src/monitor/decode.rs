@@ -6,17 +6,15 @@
 //! path that descriptor really names (`readlink` of it), so a symlink can never make the
 //! monitor judge one file and open another.
 
-use std::ffi::OsStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
 
 use agentd_policy::{Decision, Event, OpenAccess, SockAddr, Verdict};
 
+use super::resolve::{absolute, real_path, resolve_in_view};
+use super::sockaddr::{msg_addresses, sockaddr};
 use super::Monitor;
+use crate::sys::proc_mem;
 use crate::sys::seccomp_notify::{self, Notif};
-use crate::sys::{mount_api, proc_mem};
 
 const PATH_MAX: usize = 4096;
 const MAX_ARGS: usize = 4096;
@@ -158,7 +156,7 @@ fn low_u32(v: u64) -> u32 {
 }
 
 /// Copies `buf.len()` bytes of the agent's memory, then checks the call is still pending.
-fn read_exact(
+pub(super) fn read_exact(
     m: &Monitor,
     n: &Notif,
     tid: i32,
@@ -254,137 +252,6 @@ fn open(
     })
 }
 
-/// The absolute view path of `raw` as the agent named it (relative to its cwd or `dirfd`).
-fn absolute(tid: i32, dirfd: i32, raw: &[u8]) -> Result<PathBuf, DecodeError> {
-    if raw.is_empty() {
-        return Err(DecodeError::Errno(libc::ENOENT));
-    }
-    let p = Path::new(OsStr::from_bytes(raw));
-    if p.is_absolute() {
-        return Ok(p.to_path_buf());
-    }
-    let base = if dirfd == libc::AT_FDCWD {
-        std::fs::read_link(format!("/proc/{tid}/cwd"))
-    } else {
-        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}"))
-    }
-    .map_err(|_| DecodeError::Errno(libc::EBADF))?;
-    if !base.is_absolute() {
-        return Err(DecodeError::Errno(libc::ENOTDIR));
-    }
-    Ok(base.join(p))
-}
-
-/// Opens `abs` (a view path) as `O_PATH`. Paths through the agent's own magic links
-/// (`/proc/self/fd/N`, `/dev/stdin`, …) are opened through the host's `/proc/<tid>`; everything
-/// else inside the view's root, never leaving it. Returns the fd and whether it came through
-/// the agent's own descriptors.
-fn resolve_in_view(
-    m: &Monitor,
-    tid: i32,
-    abs: &Path,
-    nofollow: bool,
-    resolve: u64,
-) -> std::io::Result<(OwnedFd, bool)> {
-    if let Some(host) = own_magic_link(tid, abs) {
-        return mount_api::open_path_follow(&host, nofollow).map(|fd| (fd, true));
-    }
-    let abs = translate_self(tid, abs);
-    let rel: PathBuf = abs
-        .components()
-        .filter(|c| !matches!(c, Component::RootDir))
-        .collect();
-    let rel = if rel.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        rel
-    };
-    // The agent's own restrictions apply on top of ours.
-    let extra =
-        resolve & (libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV);
-    mount_api::open_in_root(m.root.as_fd(), &rel, nofollow, extra).map(|fd| (fd, false))
-}
-
-/// `/proc/self/fd/3`, `/dev/fd/3`, `/dev/stdin`, `/proc/thread-self/fd/3`, `/proc/self/cwd`…:
-/// the host path of the same magic link of task `tid`.
-fn own_magic_link(tid: i32, abs: &Path) -> Option<PathBuf> {
-    let s = abs.to_str()?;
-    let rest = if let Some(r) = s.strip_prefix("/dev/fd/") {
-        format!("fd/{r}")
-    } else if let Some(i) = ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
-        .iter()
-        .position(|d| s == *d)
-    {
-        format!("fd/{i}")
-    } else if let Some(r) = s
-        .strip_prefix("/proc/self/")
-        .or_else(|| s.strip_prefix("/proc/thread-self/"))
-    {
-        r.to_string()
-    } else {
-        return None;
-    };
-    let first = rest.split('/').next().unwrap_or("");
-    matches!(first, "fd" | "cwd" | "root" | "exe")
-        .then(|| PathBuf::from(format!("/proc/{tid}/{rest}")))
-}
-
-/// `/proc/self/…` and `/proc/thread-self/…` name the caller; resolved by the monitor (outside
-/// the run's pid namespace) they would name nothing. Rewrite them with the task's ids as the
-/// run's pid namespace numbers them.
-fn translate_self(tid: i32, abs: &Path) -> PathBuf {
-    let Some(s) = abs.to_str() else {
-        return abs.to_path_buf();
-    };
-    let (rest, thread) = if let Some(r) = s.strip_prefix("/proc/self") {
-        (r, false)
-    } else if let Some(r) = s.strip_prefix("/proc/thread-self") {
-        (r, true)
-    } else {
-        return abs.to_path_buf();
-    };
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return abs.to_path_buf();
-    }
-    let Some((ns_tgid, ns_tid)) = ns_ids(tid) else {
-        return abs.to_path_buf();
-    };
-    if thread {
-        PathBuf::from(format!("/proc/{ns_tgid}/task/{ns_tid}{rest}"))
-    } else {
-        PathBuf::from(format!("/proc/{ns_tgid}{rest}"))
-    }
-}
-
-/// The task's (thread group id, thread id) in its own (innermost) pid namespace.
-fn ns_ids(tid: i32) -> Option<(i64, i64)> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let last = |key: &str| -> Option<i64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))?
-            .split_whitespace()
-            .last()?
-            .parse()
-            .ok()
-    };
-    Some((last("NStgid:")?, last("NSpid:")?))
-}
-
-/// The view path the descriptor really names. A path the kernel marks ` (deleted)` is judged
-/// by the name it was reached by: a masked (hidden) file is a mount of an unlinked mode-000
-/// file, and must still be judged as the hidden name it covers.
-fn real_path(fd: &OwnedFd) -> Result<PathBuf, DecodeError> {
-    let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map_err(|_| DecodeError::Errno(libc::EACCES))?;
-    Ok(
-        match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
-            Some(stripped) => PathBuf::from(stripped),
-            None => p,
-        },
-    )
-}
-
 fn exec(
     m: &mut Monitor,
     n: &Notif,
@@ -431,89 +298,6 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
     }
     valid(m, n)?;
     Ok(argv)
-}
-
-/// Reads and parses a `sockaddr` of `len` bytes.
-fn sockaddr(m: &Monitor, n: &Notif, tid: i32, ptr: u64, len: u64) -> Result<SockAddr, DecodeError> {
-    let len = usize::try_from(len).unwrap_or(0).min(128);
-    if ptr == 0 || len < 2 {
-        return Err(DecodeError::Errno(libc::EINVAL));
-    }
-    let mut buf = vec![0u8; len];
-    read_exact(m, n, tid, ptr, &mut buf)?;
-    parse_sockaddr(tid, &buf).ok_or(DecodeError::Errno(libc::EINVAL))
-}
-
-pub(crate) fn parse_sockaddr(tid: i32, b: &[u8]) -> Option<SockAddr> {
-    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
-    let port = |b: &[u8]| Some(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
-    match i32::from(family) {
-        libc::AF_INET => {
-            let ip = Ipv4Addr::new(*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?);
-            Some(SockAddr::Inet(SocketAddr::new(IpAddr::V4(ip), port(b)?)))
-        }
-        libc::AF_INET6 => {
-            let octets: [u8; 16] = b.get(8..24)?.try_into().ok()?;
-            let ip = Ipv6Addr::from(octets);
-            // A v4-mapped v6 address is the v4 address: judged as such.
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
-            Some(SockAddr::Inet(SocketAddr::new(ip, port(b)?)))
-        }
-        libc::AF_UNIX => {
-            let path = b.get(2..).unwrap_or(&[]);
-            if path.first() == Some(&0) {
-                let name = &path[1..];
-                return Some(SockAddr::Abstract(
-                    String::from_utf8_lossy(name).into_owned(),
-                ));
-            }
-            let end = path.iter().position(|c| *c == 0).unwrap_or(path.len());
-            let p = Path::new(OsStr::from_bytes(&path[..end]));
-            if p.as_os_str().is_empty() {
-                return Some(SockAddr::Other(family));
-            }
-            let abs = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?.join(p)
-            };
-            Some(SockAddr::Unix(abs))
-        }
-        _ => Some(SockAddr::Other(family)),
-    }
-}
-
-/// The addresses `sendmsg`/`sendmmsg` carry (`msghdr.msg_name`), each read once.
-fn msg_addresses(m: &Monitor, n: &Notif, tid: i32, hdrs: &[u64]) -> Result<Decoded, DecodeError> {
-    let mut events = Vec::new();
-    for hdr in hdrs {
-        let mut h = [0u8; 12];
-        read_exact(m, n, tid, *hdr, &mut h)?;
-        let name = u64::from_ne_bytes(h[0..8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_ne_bytes(h[8..12].try_into().unwrap_or([0; 4]));
-        if name != 0 && len > 0 {
-            events.push(Event::Connect {
-                addr: sockaddr(m, n, tid, name, u64::from(len))?,
-            });
-        }
-    }
-    if events.is_empty() {
-        return Ok(Decoded::Nothing);
-    }
-    Ok(Decoded::Address {
-        events,
-        bind: false,
-    })
-}
-
-/// An address as the audit log shows it.
-pub(crate) fn addr_text(a: &SockAddr) -> String {
-    match a {
-        SockAddr::Inet(s) => s.to_string(),
-        SockAddr::Unix(p) => p.display().to_string(),
-        SockAddr::Abstract(n) => format!("@{n}"),
-        SockAddr::Other(f) => format!("family {f}"),
-    }
 }
 
 #[cfg(test)]

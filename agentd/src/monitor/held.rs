@@ -61,7 +61,7 @@ pub fn kind_and_target(event: &Event) -> (&'static str, String) {
     match event {
         Event::Exec { path, .. } => ("exec", path.display().to_string()),
         Event::Open { path, .. } => ("open", path.display().to_string()),
-        Event::Connect { addr } => ("connect", super::decode::addr_text(addr)),
+        Event::Connect { addr } => ("connect", super::sockaddr::addr_text(addr)),
     }
 }
 

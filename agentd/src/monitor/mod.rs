@@ -20,6 +20,8 @@
 mod act;
 mod decode;
 mod held;
+mod resolve;
+mod sockaddr;
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -261,7 +263,7 @@ pub(crate) fn entry_for(
             Kind::Open
         }
         Event::Connect { addr } => {
-            body.addr = Some(decode::addr_text(addr));
+            body.addr = Some(sockaddr::addr_text(addr));
             Kind::Connect
         }
     };

@@ -2,6 +2,10 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use super::*;
+use crate::monitor::resolve::own_magic_link;
+use crate::monitor::sockaddr::parse_sockaddr;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
 
 fn v4(ip: [u8; 4], port: u16) -> Vec<u8> {
     let mut b = (libc::AF_INET as u16).to_ne_bytes().to_vec();
