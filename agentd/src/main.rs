@@ -135,7 +135,7 @@ fn init_logging(level: Option<&str>) {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let journal = stderr_is_journal()
+    let journal = agentd::daemon::systemd::stderr_is_journal()
         .then(|| tracing_journald::layer().ok())
         .flatten()
         .map(|l| l.with_field_prefix(Some("AGENTD".into())));
@@ -150,17 +150,4 @@ fn init_logging(level: Option<&str>) {
             )
             .init(),
     }
-}
-
-/// `$JOURNAL_STREAM` is `DEV:INODE` of the stream systemd connected; it is only ours if stderr
-/// is still that stream (not redirected by a shell started from the service).
-fn stderr_is_journal() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
-        return false;
-    };
-    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
-        return false;
-    };
-    stream.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
 }

@@ -185,6 +185,8 @@ struct GatedSink {
     gate: Gate,
     out: Arc<Mutex<Vec<u8>>>,
     fail: bool,
+    /// Set once the writer has reached the sink (and, gate closed, is stuck there).
+    entered: Arc<AtomicBool>,
 }
 
 impl Write for GatedSink {
@@ -192,6 +194,7 @@ impl Write for GatedSink {
         if self.fail {
             return Err(io::Error::other("disk on fire"));
         }
+        self.entered.store(true, Ordering::SeqCst);
         let (open, cv) = &*self.gate;
         let mut g = open.lock().unwrap();
         while !*g {
@@ -218,6 +221,7 @@ fn gated(fail: bool) -> (GatedSink, Gate, Arc<Mutex<Vec<u8>>>) {
         gate: gate.clone(),
         out: out.clone(),
         fail,
+        entered: Arc::new(AtomicBool::new(false)),
     };
     (sink, gate, out)
 }
@@ -225,6 +229,7 @@ fn gated(fail: bool) -> (GatedSink, Gate, Arc<Mutex<Vec<u8>>>) {
 #[test]
 fn full_queue_blocks_the_sender_and_drops_nothing() {
     let (sink, gate, out) = gated(false);
+    let entered = sink.entered.clone();
     let log = spawn(sink, "mem".as_ref(), "r", ChainHead::genesis(), 2).unwrap();
     let note = |n: i32| {
         entry(
@@ -239,6 +244,19 @@ fn full_queue_blocks_the_sender_and_drops_nothing() {
     log.record(note(1)).unwrap();
     log.record(note(2)).unwrap();
     log.record(note(3)).unwrap();
+    // Whatever it buffered, once the writer is stuck in the sink at most two slots are free,
+    // so the sender's three records cannot all fit (under load the writer may take more than
+    // record 1 into its buffer before it flushes).
+    for _ in 0..5000 {
+        if entered.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        entered.load(Ordering::SeqCst),
+        "the writer never reached the sink"
+    );
     let returned = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel();
     let sender = {

@@ -3,7 +3,9 @@
 //! - **readiness** (`sd_notify(3)`): `READY=1`, `STATUS=…`, `STOPPING=1` datagrams to
 //!   `$NOTIFY_SOCKET` (a path, or an abstract address spelled with a leading `@`);
 //! - **socket activation** (`sd_listen_fds(3)`): when `$LISTEN_PID` is this process and
-//!   `$LISTEN_FDS` ≥ 1, fd 3 is the listening control socket.
+//!   `$LISTEN_FDS` ≥ 1, fd 3 is the listening control socket;
+//! - **the journal stream**: `$JOURNAL_STREAM` says stderr goes to journald (then `main` logs to
+//!   journald natively, with structured fields).
 //!
 //! Both are no-ops when the variables are absent (agentd started by hand, tests, CI), so the
 //! daemon binds its own socket and reports readiness only through `--ready-fd`.
@@ -108,6 +110,19 @@ fn check_listening_unix_stream(fd: &OwnedFd) -> io::Result<()> {
         return Err(bad("a listening socket"));
     }
     Ok(())
+}
+
+/// `$JOURNAL_STREAM` is `DEV:INODE` of the stream systemd connected; it is only ours if stderr
+/// is still that stream (not redirected by a shell started from the service).
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    stream.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
 }
 
 #[cfg(test)]
