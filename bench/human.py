@@ -3,20 +3,22 @@
 
   bench/human.py [--runs N] [--procs P]
 
-1. Pause latency: a run with P processes (default 500) that keep working; `agentctl pause RUN`
-   is sent, and the clock stops when the cgroup freezer reports every process frozen
-   (`cgroup.events: frozen 1`, or the v1 freezer's FROZEN). Resumed, then paused again: N samples.
+1. Pause latency: a run with P processes (default 500) that keep working; a pause request is
+   sent, and the clock stops when the cgroup freezer reports every process frozen
+   (`cgroup.events: frozen 1`, or the v1 freezer's FROZEN). Measured twice per sample: from the
+   moment the request frame is written on an open control socket (the issue's definition), and
+   from the moment `agentctl pause RUN` is started (what a person at a terminal sees).
 2. Approval round trip: a run whose program opens N files that an `ask` rule holds, one after
    the other; for each, the pending request is found, `agentctl approve ID` is started, and the
    clock stops when the program's open returns (it prints CLOCK_REALTIME right after open).
 
-Both include the cost of starting `agentctl` (a fresh process per command, as a person's
-terminal would). Prints min / median / p90 in milliseconds.
+The approval figure includes starting `agentctl approve`. Prints min / median / p90 in ms.
 """
 import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -135,20 +137,36 @@ def bench_pause(env, runs, procs):
     ps = [r for r in env.run_json("ps", "--json") if r["state"] == "running"]
     info = {"id": ps[-1]["id"], "parent": env.parent}
     wait_for(lambda: len(env.run_json("inspect", info["id"], "--json")["detail"]["pids"]) > procs, 30, 0.05)
-    samples = []
+    with_cli, on_socket = [], []
     for _ in range(runs):
+        # (a) a person typing `agentctl pause RUN`: includes starting agentctl.
         t0 = time.monotonic()
         p = env.ctl("pause", info["id"])
         if not wait_for(lambda: frozen(info), 10):
             sys.exit("the run did not freeze")
-        samples.append((time.monotonic() - t0) * 1000)
+        with_cli.append((time.monotonic() - t0) * 1000)
         p.wait()
+        env.ctl("resume", info["id"]).wait()
+        wait_for(lambda: not frozen(info), 10)
+        time.sleep(0.05)
+        # (b) the request itself: the clock starts when the frame is written to the socket.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(env.sock)
+        frame = json.dumps({"v": 1, "req": {"type": "pause", "run": info["id"]}}).encode() + b"\n"
+        t0 = time.monotonic()
+        s.sendall(frame)
+        if not wait_for(lambda: frozen(info), 10):
+            sys.exit("the run did not freeze")
+        on_socket.append((time.monotonic() - t0) * 1000)
+        s.recv(4096)
+        s.close()
         env.ctl("resume", info["id"]).wait()
         wait_for(lambda: not frozen(info), 10)
         time.sleep(0.05)
     env.ctl("kill", info["id"]).wait()
     run.wait(timeout=30)
-    report(f"pause, {procs} processes", samples)
+    report(f"pause, {procs} procs (request sent)", on_socket)
+    report(f"pause, {procs} procs (agentctl started)", with_cli)
 
 
 def bench_approve(env, runs):

@@ -28,6 +28,13 @@ fn run_missing_command_exits_127() {
     let (d, c) = start();
     let out = c.run(&["agentd-e2e-no-such-command"]);
     check_code(&d, &out, 127, "a command that does not exist");
+    check(
+        &d,
+        &out,
+        out.stderr.contains("cannot execute the command")
+            && out.stderr.contains("agentd-e2e-no-such-command"),
+        "agentctl says why the command did not run",
+    );
     let out = c.run(&["/usr/bin/agentd-e2e-no-such-command"]);
     check_code(&d, &out, 127, "an absolute path that does not exist");
 }

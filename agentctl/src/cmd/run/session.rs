@@ -169,6 +169,11 @@ impl Session<'_> {
             match resp {
                 Response::Started { run, .. } => p.run = Some(run),
                 Response::Exited { status, .. } => {
+                    // The command never ran: say why (the agent's own stderr has nothing).
+                    if let agentd_proto::ExitStatus::ExecFailed { message, .. } = &status {
+                        self.say(&format!("agentctl: cannot execute the command: {message}"));
+                        self.say("hint: the command must be inside the run's view and under an exec grant of the policy");
+                    }
                     p.exit = Some(status.exit_code());
                     p.deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                 }
