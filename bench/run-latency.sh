@@ -36,7 +36,8 @@ chown "$uid:$gid" "$ws" "$tmp/home"
 
 mkfifo "$tmp/ready"
 "$bin/agentd" --socket "$tmp/agentd.sock" --state-dir "$tmp/state" \
-  --policy-dir "$repo/policies" --ready-fd 3 --log-level warn 3>"$tmp/ready" 2>"$tmp/agentd.log" &
+  --policy-dir "$repo/policies" --cgroup-parent "agentd-bench-$$" --ready-fd 3 --log-level warn \
+  3>"$tmp/ready" 2>"$tmp/agentd.log" &
 agentd_pid=$!
 if ! read -r -t 30 line <"$tmp/ready" || [ "$line" != ready ]; then
   echo "agentd did not start; its log:" >&2; cat "$tmp/agentd.log" >&2; exit 1

@@ -37,7 +37,7 @@ chown -R "$uid:$gid" "$home" "$tmp/work"
 # Start agentd; it writes "ready" to fd 3 (a fifo here) once it listens.
 mkfifo "$tmp/ready"
 "$bin/agentd" --socket "$tmp/agentd.sock" --state-dir "$tmp/state" \
-  --policy-dir "$repo/policies" --ready-fd 3 3>"$tmp/ready" 2>"$tmp/agentd.log" &
+  --policy-dir "$repo/policies" --cgroup-parent "agentd-demo-$$" --ready-fd 3 3>"$tmp/ready" 2>"$tmp/agentd.log" &
 agentd_pid=$!
 if ! read -r -t 30 line <"$tmp/ready" || [ "$line" != ready ]; then
   echo "agentd did not start; its log:" >&2; cat "$tmp/agentd.log" >&2; exit 1
