@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod time;
 
 use serde::{Deserialize, Serialize};
 
