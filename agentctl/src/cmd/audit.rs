@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use crate::client::{Connection, Hinted};
 
+mod suggest;
+
 /// Show a run's audit log: every exec, open and connect decision, with its rule and reason
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +37,10 @@ pub struct Args {
     /// record if any record was changed, removed or reordered
     #[arg(long, conflicts_with_all = ["json", "follow", "kind", "verdict"])]
     pub verify: bool,
+    /// Print the smallest policy additions that would have allowed the run's denials, as TOML
+    /// to paste, each line with a comment saying what it would expose
+    #[arg(long, conflicts_with_all = ["json", "follow", "kind", "verdict", "verify"])]
+    pub suggest: bool,
 }
 
 pub fn run(socket: &Path, args: &Args) -> Result<i32> {
@@ -43,16 +49,22 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
         run: args.run.clone(),
         follow: args.follow,
         kind: args.kind.clone(),
-        verdict: args.verdict.clone(),
+        verdict: if args.suggest {
+            Some("deny".to_string())
+        } else {
+            args.verdict.clone()
+        },
         verify: args.verify,
     };
     conn.send(req, &[])?;
     let mut out = std::io::stdout().lock();
+    let mut denied: Vec<Value> = Vec::new();
     loop {
         let resp = conn
             .recv()
             .with_context(|| format!("cannot read the audit log of run {}", args.run))?;
         match resp {
+            Some(Response::AuditRecords { records }) if args.suggest => denied.extend(records),
             Some(Response::AuditRecords { records }) => {
                 for r in &records {
                     let line = if args.json {
@@ -65,6 +77,9 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
                 out.flush()?;
             }
             Some(Response::AuditEnd { verified }) => {
+                if args.suggest {
+                    write!(out, "{}", suggest::suggest(&args.run, &denied))?;
+                }
                 if let (true, Some(n)) = (args.verify, verified) {
                     writeln!(
                         out,

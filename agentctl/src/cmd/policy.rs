@@ -8,6 +8,8 @@ use agentd_policy::{Loader, Vars};
 use anyhow::{Context, Result};
 use nix::unistd::{getuid, User};
 
+mod explain;
+
 /// Where agentd looks for policy presets.
 const SYSTEM_POLICY_DIR: &str = "/etc/agentd/policies";
 
@@ -19,6 +21,37 @@ pub enum Command {
     /// Exits 0 and prints the policy as TOML when it is valid; exits 1 with the error as
     /// `file:line:col: message` and a hint when it is not.
     Check(CheckArgs),
+    /// Explain which rule decides an event and why
+    ///
+    /// Prints every rule that matches, in policy order, with its action; which one wins
+    /// (deny > pause > ask > allow, the first of the winning action in policy order); or the
+    /// default for the event's kind and the grant or hide that produced it.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("event").required(true))]
+pub struct ExplainArgs {
+    /// The policy file (or the name of a preset)
+    pub file: String,
+    /// An exec: the command line, e.g. "git push origin main" (the program is looked up in PATH)
+    #[arg(long, value_name = "CMD", group = "event")]
+    pub exec: Option<String>,
+    /// An open of PATH (for reading unless --write)
+    #[arg(long, value_name = "PATH", group = "event")]
+    pub open: Option<PathBuf>,
+    /// With --open: the open is for writing
+    #[arg(long, requires = "open")]
+    pub write: bool,
+    /// A connect to ADDR: IP:PORT, [IPv6]:PORT, HOST:PORT (resolved here), /unix/path or @name
+    #[arg(long, value_name = "ADDR", group = "event")]
+    pub connect: Option<String>,
+    /// Value of ${WORKSPACE} [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Also look for presets here first; may be repeated
+    #[arg(long = "policy-dir", value_name = "DIR")]
+    pub policy_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,6 +70,7 @@ pub struct CheckArgs {
 pub fn run(command: &Command) -> Result<i32> {
     match command {
         Command::Check(args) => check(args),
+        Command::Explain(args) => explain::run(args),
     }
 }
 
@@ -52,13 +86,29 @@ fn check(args: &CheckArgs) -> Result<i32> {
         .with_context(|| format!("invalid workspace {}", workspace.display()))?;
     let vars = caller_vars(workspace)?;
     let loader = Loader::new(search_dirs(&args.policy_dirs, Path::new(&args.file)));
-    let policy = loader.load(&args.file, &vars)?;
+    let (policy, origins) = loader.load_traced(&args.file, &vars)?;
+    // Warnings never change the exit code: the policy is valid.
+    for w in agentd_policy::lint(&policy, &origins, &vars) {
+        eprintln!("warning: {w}");
+    }
     print!("{}", policy.to_toml());
     Ok(0)
 }
 
+/// `${WORKSPACE}` as `check` and `run` compute it: `dir` or the current directory, canonical.
+pub(crate) fn workspace_of(dir: Option<&Path>) -> Result<PathBuf> {
+    let workspace = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().context("cannot determine the current directory")?,
+    };
+    workspace
+        .canonicalize()
+        .or_else(|_| std::path::absolute(&workspace))
+        .with_context(|| format!("invalid workspace {}", workspace.display()))
+}
+
 /// `--policy-dir`s in order, the system directory, then the directory `file` is in.
-fn search_dirs(extra: &[PathBuf], file: &Path) -> Vec<PathBuf> {
+pub(crate) fn search_dirs(extra: &[PathBuf], file: &Path) -> Vec<PathBuf> {
     let mut dirs = extra.to_vec();
     dirs.push(PathBuf::from(SYSTEM_POLICY_DIR));
     match file.parent() {
@@ -70,7 +120,7 @@ fn search_dirs(extra: &[PathBuf], file: &Path) -> Vec<PathBuf> {
 }
 
 /// `${HOME}` and `${USER}` from the environment, falling back to the passwd entry.
-fn caller_vars(workspace: PathBuf) -> Result<Vars> {
+pub(crate) fn caller_vars(workspace: PathBuf) -> Result<Vars> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let (home, user) = match (env("HOME"), env("USER")) {
         (Some(home), Some(user)) => (PathBuf::from(home), user),

@@ -28,7 +28,8 @@ use session::{Output, Session, Sink};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Policy preset name (looked up in agentd's policy directories) or path of a policy file
-    /// [default: the daemon's `default` preset]
+    /// [default: the agent's preset when the command is a known agent (claude, codex, gemini,
+    /// aider, opencode), else the daemon's `default` preset]
     #[arg(long, value_name = "NAME|PATH")]
     pub policy: Option<String>,
     /// The workspace the agent may write to (${WORKSPACE}) [default: the current directory]
@@ -56,7 +57,33 @@ struct Attached {
     pty_master: Option<OwnedFd>,
 }
 
-pub fn run(socket: &Path, args: Args) -> Result<i32> {
+/// Agents with a preset of the same purpose: the program name and the preset.
+const AGENT_PRESETS: [(&str, &str); 5] = [
+    ("claude", "claude-code"),
+    ("codex", "codex"),
+    ("gemini", "gemini-cli"),
+    ("aider", "aider"),
+    ("opencode", "opencode"),
+];
+
+/// The preset for `command` when its program is a known agent.
+fn detect_preset(command: &[String]) -> Option<&'static str> {
+    let program = Path::new(command.first()?).file_name()?.to_str()?;
+    AGENT_PRESETS
+        .iter()
+        .find(|(name, _)| *name == program)
+        .map(|(_, preset)| *preset)
+}
+
+pub fn run(socket: &Path, mut args: Args) -> Result<i32> {
+    if args.policy.is_none() {
+        if let Some(preset) = detect_preset(&args.command) {
+            eprintln!(
+                "agentctl: using policy {preset} (detected from the command); pass --policy to choose"
+            );
+            args.policy = Some(preset.to_string());
+        }
+    }
     let workspace = canonical_workspace(args.workspace)?;
     let cwd = std::env::current_dir()
         .and_then(|d| d.canonicalize())
@@ -160,4 +187,27 @@ fn utf8(path: PathBuf) -> Result<String> {
     path.into_os_string()
         .into_string()
         .map_err(|p| anyhow!("path {} is not valid UTF-8", Path::new(&p).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_known_agents_by_program_name() {
+        let cmd = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            detect_preset(&cmd(&["claude", "-p", "hi"])),
+            Some("claude-code")
+        );
+        assert_eq!(
+            detect_preset(&cmd(&["/usr/local/bin/codex"])),
+            Some("codex")
+        );
+        assert_eq!(detect_preset(&cmd(&["gemini"])), Some("gemini-cli"));
+        assert_eq!(detect_preset(&cmd(&["aider", "--yes"])), Some("aider"));
+        assert_eq!(detect_preset(&cmd(&["opencode"])), Some("opencode"));
+        assert_eq!(detect_preset(&cmd(&["sh", "-c", "claude"])), None);
+        assert_eq!(detect_preset(&cmd(&["claude-code-helper"])), None);
+    }
 }

@@ -59,6 +59,36 @@ struct Layer {
     resources: Resources,
     rules: Vec<Placed>,
     timeout: Option<Duration>,
+    /// Where each grant of this file is written, for warnings.
+    origins: Vec<Origin>,
+}
+
+/// Which list of `[filesystem]` a grant is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    Read,
+    Write,
+    Exec,
+}
+
+impl GrantKind {
+    /// The key as written in `[filesystem]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            GrantKind::Read => "read",
+            GrantKind::Write => "write",
+            GrantKind::Exec => "exec",
+        }
+    }
+}
+
+/// One grant as written in one file: the compiled path and where it is. A grant written in two
+/// files has two origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub kind: GrantKind,
+    pub path: PathBuf,
+    pub at: Location,
 }
 
 /// The state of one `load`: the files on the current `extends` path, the files merged so far.
@@ -113,6 +143,29 @@ impl Loader {
         };
         self.visit(&mut walk, file, text)?;
         merge(name, walk.layers)
+    }
+
+    /// As [`Loader::load`], plus where every grant was written (bases first), for
+    /// [`crate::lint`]. The policy is the one `load` returns.
+    pub fn load_traced(
+        &self,
+        name_or_path: &str,
+        vars: &Vars,
+    ) -> Result<(Policy, Vec<Origin>), PolicyError> {
+        let path = self.resolve(name_or_path)?;
+        let text = read(&path)?;
+        let mut walk = Walk {
+            vars,
+            stack: Vec::new(),
+            layers: Vec::new(),
+        };
+        self.visit(&mut walk, &path, &text)?;
+        let origins = walk
+            .layers
+            .iter()
+            .flat_map(|(_, l)| l.origins.iter().cloned())
+            .collect();
+        Ok((merge(name_or_path, walk.layers)?, origins))
     }
 
     /// Compiles `file`, then its bases (depth first), then records `file` itself.
@@ -215,6 +268,17 @@ fn compile_layer(src: &Src<'_>, f: &syntax::File, vars: &Vars) -> Result<Layer, 
         ..Layer::default()
     };
     let fs = &f.filesystem;
+    for (kind, list) in [
+        (GrantKind::Read, &fs.read),
+        (GrantKind::Write, &fs.write),
+        (GrantKind::Exec, &fs.exec),
+    ] {
+        for v in list {
+            let path = value::grant_path(v.get_ref(), vars).map_err(|e| src.bad(v.span(), e))?;
+            let at = src.at(v.span().start);
+            layer.origins.push(Origin { kind, path, at });
+        }
+    }
     layer.tmp = scalar(src, fs.tmp.as_ref(), |s| value::tmp_mode(s))?;
     for v in &fs.hide {
         let g = value::hide_glob(v.get_ref(), vars).map_err(|e| src.bad(v.span(), e))?;

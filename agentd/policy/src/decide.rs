@@ -15,7 +15,7 @@ use crate::event::{Decision, Event, OpenAccess, SockAddr, Verdict, EACCES, ECONN
 use crate::model::{in_net, Action, AddrPattern, Matcher, NetMode, Policy, Rule, TmpMode};
 
 /// Paths every run's view has, readable and writable.
-const IMPLICIT_RW: [&str; 8] = [
+pub(crate) const IMPLICIT_RW: [&str; 8] = [
     "/dev/null",
     "/dev/zero",
     "/dev/full",
@@ -26,11 +26,11 @@ const IMPLICIT_RW: [&str; 8] = [
     "/dev/pts",
 ];
 /// With `tmp = "private"`: fresh, writable, not executable.
-const IMPLICIT_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+pub(crate) const IMPLICIT_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 /// Readable trees.
-const IMPLICIT_RO_TREES: [&str; 1] = ["/proc"];
+pub(crate) const IMPLICIT_RO_TREES: [&str; 1] = ["/proc"];
 /// Readable directories (their listing), not what lies below.
-const IMPLICIT_RO_DIRS: [&str; 2] = ["/", "/dev"];
+pub(crate) const IMPLICIT_RO_DIRS: [&str; 2] = ["/", "/dev"];
 
 /// The policy's decision on `event`.
 pub fn decide(policy: &Policy, event: &Event) -> Decision {
@@ -76,7 +76,7 @@ fn by_rule(rule: &Rule) -> Decision {
 }
 
 /// A v4-mapped IPv6 address reaches the IPv4 host: match it as IPv4.
-fn canonical(event: &Event) -> Event {
+pub(crate) fn canonical(event: &Event) -> Event {
     match event {
         Event::Connect {
             addr: SockAddr::Inet(sa),
