@@ -878,3 +878,80 @@ fn monitor_ordinary_workload_runs_under_default_policy() {
     check(&d, &out, out.stdout.contains("README.md"), "ls -la output");
     check(&d, &out, !c.workspace.join("d").exists(), "d removed");
 }
+
+/// Review finding (critical): paths through the agent's own magic links must never lead the
+/// monitor out of the run's view nor past the policy. `/proc/self/fd/../../self/root/…` once
+/// walked the host from the daemon's own /proc; `/proc/self/cwd/<file>` skipped open rules.
+#[test]
+fn monitor_magic_link_paths_neither_leave_the_view_nor_skip_rules() {
+    require!(sandbox);
+    let (d, c) = start();
+    let secret = "AGENTD-E2E-SECRET-magic";
+    write_file(&c, "denied.txt", secret);
+    let key = display(&c.home.join(".ssh/id_ed25519"));
+    let escape = format!("/proc/self/fd/../../self/root{key}");
+    let via_cwd = "/proc/self/cwd/denied.txt";
+    let via_fd = "exec 3<.; cat /dev/fd/3/denied.txt";
+    // Live unconfined: each path reaches its file for an ordinary process.
+    let out = c.unconfined(&["cat", &escape]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains("AGENTD-E2E-SECRET"),
+        "unconfined: the escape path reads the key",
+    );
+    let out = c.unconfined(&["cat", via_cwd]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains(secret),
+        "unconfined: /proc/self/cwd reads the file",
+    );
+    let out = c.unconfined(&["bash", "-c", via_fd]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains(secret),
+        "unconfined: /dev/fd/N/file reads the file",
+    );
+
+    let p = policy(
+        &d,
+        "magic",
+        &deny_rule("deny-file", "open", "path", "${WORKSPACE}/denied.txt"),
+    );
+    let out = c.run_policy(&p, &["cat", &escape]);
+    check(
+        &d,
+        &out,
+        out.code() == 1 && !out.stdout.contains("AGENTD-E2E-SECRET"),
+        "the host key must stay out of reach through /proc/self/fd/../..",
+    );
+    let out = c.run_policy(&p, &["cat", via_cwd]);
+    check(
+        &d,
+        &out,
+        out.code() == 1
+            && out.stderr.contains("Operation not permitted")
+            && !out.stdout.contains(secret),
+        "the deny rule must hold through /proc/self/cwd",
+    );
+    let out = c.run_policy(&p, &["bash", "-c", via_fd]);
+    check(
+        &d,
+        &out,
+        out.code() != 0
+            && out.stderr.contains("Operation not permitted")
+            && !out.stdout.contains(secret),
+        "the deny rule must hold through /dev/fd/N/…",
+    );
+    let out = c.run_policy(
+        &p,
+        &[
+            "bash",
+            "-c",
+            "echo ok | cat /dev/stdin; cat < README.md > /dev/stdout",
+        ],
+    );
+    check_code(&d, &out, 0, "the agent's own descriptors still re-open");
+}

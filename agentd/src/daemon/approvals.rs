@@ -153,19 +153,25 @@ impl Approvals {
         answer: Answer,
     ) -> Result<PendingRequest, ErrorBody> {
         let mut slots = self.slots();
+        // Only requests the asker may answer are matched, so an id prefix reveals nothing of
+        // other users' requests.
         let ids: Vec<String> = slots
-            .keys()
-            .filter(|id| !prefix.is_empty() && id.starts_with(prefix))
-            .cloned()
+            .iter()
+            .filter(|(id, s)| {
+                !prefix.is_empty() && id.starts_with(prefix) && asker.may_act_on_uid(s.info.uid)
+            })
+            .map(|(id, _)| id.clone())
             .collect();
         let id = match ids.as_slice() {
             [one] => one.clone(),
             [] => {
                 return Err(ErrorBody::new(
-                    ErrorCode::NoSuchRun,
-                    format!("no pending request matches `{prefix}`"),
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "no pending request `{prefix}` among those you have permission to answer"
+                    ),
                 )
-                .with_hint("`agentctl pending` lists them; it may have timed out"))
+                .with_hint("`agentctl pending` lists yours; a request may also have timed out"))
             }
             _ => {
                 return Err(ErrorBody::new(
@@ -175,16 +181,6 @@ impl Approvals {
                 .with_hint("give more characters of the id"))
             }
         };
-        let allowed = slots
-            .get(&id)
-            .is_some_and(|s| asker.may_act_on_uid(s.info.uid));
-        if !allowed {
-            return Err(ErrorBody::new(
-                ErrorCode::PermissionDenied,
-                format!("permission denied: request {id} belongs to another user"),
-            )
-            .with_hint("only the run's owner or root may answer it"));
-        }
         let Some(slot) = slots.remove(&id) else {
             return Err(ErrorBody::new(
                 ErrorCode::NoSuchRun,

@@ -125,10 +125,12 @@ const CLONE_NS_FLAGS: [u64; 8] = [
     0x80, // CLONE_NEWTIME
 ];
 
-/// Socket families refused (everything but UNSPEC, UNIX, INET, INET6 and NETLINK).
-const DENIED_FAMILIES_BELOW_NETLINK: std::ops::RangeInclusive<u64> = 3..=15;
+/// Socket families refused below NETLINK (everything but UNSPEC 0, UNIX 1, INET 2, INET6 10):
+/// AX25, IPX, APPLETALK, NETROM, BRIDGE, ATMPVC, X25, then ROSE, DECnet, NETBEUI, SECURITY, KEY.
+const DENIED_FAMILIES_BELOW_NETLINK: [u64; 12] = [3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15];
 const AF_NETLINK: u64 = 16;
 const IPPROTO_MPTCP: u64 = 262;
+const IPPROTO_SCTP: u64 = 132;
 const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// `personality` bits that weaken the agent's own hardening (ASLR, W^X) or switch ABI.
@@ -149,7 +151,7 @@ const PERSONALITY_QUERY_BIT: u64 = 0x8000_0000;
 /// and bind. `sendto` is notified only when it carries an address (a register check).
 pub const NOTIFY: &[&str] = &[
     "execve", "execveat", "open", "openat", "openat2", "creat", "connect", "sendmsg", "sendmmsg",
-    "bind",
+    "bind", "listen",
 ];
 
 fn err(e: impl std::fmt::Display) -> LaunchError {
@@ -213,8 +215,28 @@ pub fn build(spec: &FilterSpec) -> Result<ScmpFilterContext, LaunchError> {
         )
         .map_err(err)?;
     }
-    ctx.add_rule_conditional(deny, socket, &[cmp(2, ScmpCompareOp::Equal, IPPROTO_MPTCP)])
+    // MPTCP and SCTP escape Landlock's TCP rules and connect without connect(2) (SCTP's
+    // CONNECTX socket option, or a send with an address).
+    for proto in [IPPROTO_MPTCP, IPPROTO_SCTP] {
+        ctx.add_rule_conditional(deny, socket, &[cmp(2, ScmpCompareOp::Equal, proto)])
+            .map_err(err)?;
+    }
+    // SOCK_SEQPACKET on IP families is SCTP (or something newer): refused too.
+    for family in [libc::AF_INET as u64, libc::AF_INET6 as u64] {
+        ctx.add_rule_conditional(
+            deny,
+            socket,
+            &[
+                cmp(0, ScmpCompareOp::Equal, family),
+                cmp(
+                    1,
+                    ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK),
+                    libc::SOCK_SEQPACKET as u64,
+                ),
+            ],
+        )
         .map_err(err)?;
+    }
     if spec.deny_udp {
         for family in [libc::AF_INET as u64, libc::AF_INET6 as u64] {
             ctx.add_rule_conditional(
@@ -300,6 +322,23 @@ mod tests {
         ] {
             assert!(DENY.iter().any(|(n, _, _)| *n == must), "{must} missing");
         }
+    }
+
+    #[test]
+    fn ip_and_unix_families_are_never_refused() {
+        for allowed in [
+            libc::AF_UNIX,
+            libc::AF_INET,
+            libc::AF_INET6,
+            libc::AF_NETLINK,
+        ] {
+            let allowed = u64::try_from(allowed).unwrap();
+            assert!(
+                !DENIED_FAMILIES_BELOW_NETLINK.contains(&allowed),
+                "family {allowed} refused"
+            );
+        }
+        assert!(DENIED_FAMILIES_BELOW_NETLINK.contains(&(libc::AF_KEY as u64)));
     }
 
     #[test]

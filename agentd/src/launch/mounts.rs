@@ -19,7 +19,9 @@ use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use agentd_policy::Glob;
+use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
 
 use super::spec::{Identity, Spec, ViewEntry};
 use super::LaunchError;
@@ -93,20 +95,33 @@ fn ensure_dir(root_fd: &OwnedFd, root: &Path, path: &Path) -> io::Result<OwnedFd
     match mount_api::open_beneath(root_fd.as_fd(), &r) {
         Ok(fd) => Ok(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            ensure_parent(root_fd, root, path)?;
-            fs::DirBuilder::new().mode(0o755).create(root.join(&r))?;
+            let (parent, name) = parent_dir(root_fd, root, path)?;
+            match nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::Error::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
             mount_api::open_beneath(root_fd.as_fd(), &r)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Makes sure the parent directory of `path` exists in the view.
-fn ensure_parent(root_fd: &OwnedFd, root: &Path, path: &Path) -> io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| *p != Path::new("/")) {
-        ensure_dir(root_fd, root, parent)?;
-    }
-    Ok(())
+/// The parent directory of `path` in the view (created as needed), opened without following
+/// any symlink, and the last component: new entries are made relative to that descriptor, never
+/// by a path string a caller could redirect with a symlink between check and creation.
+fn parent_dir<'p>(
+    root_fd: &OwnedFd,
+    root: &Path,
+    path: &'p Path,
+) -> io::Result<(OwnedFd, &'p std::ffi::OsStr)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let parent = match path.parent().filter(|p| *p != Path::new("/")) {
+        Some(p) => ensure_dir(root_fd, root, p)?,
+        None => root_fd.try_clone()?,
+    };
+    Ok((parent, name))
 }
 
 /// Binds the host tree `path` at the same place in the view.
@@ -137,10 +152,10 @@ fn bind_grant(
     if meta.file_type().is_symlink() {
         // Merged-/usr systems: /bin -> usr/bin. Recreate the link; it resolves inside the view.
         let target = fs::read_link(path).map_err(err)?;
-        ensure_parent(root_fd, root, path).map_err(err)?;
-        return match symlink(&target, root.join(rel(path))) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(err(e)),
-            _ => Ok(()),
+        let (parent, name) = parent_dir(root_fd, root, path).map_err(err)?;
+        return match nix::unistd::symlinkat(&target, &parent, name) {
+            Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+            Err(e) => Err(err(e.into())),
         };
     }
     let tree = match tree {
@@ -169,12 +184,18 @@ fn ensure_file(root_fd: &OwnedFd, root: &Path, path: &Path) -> io::Result<OwnedF
     match mount_api::open_beneath(root_fd.as_fd(), &r) {
         Ok(fd) => Ok(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            ensure_parent(root_fd, root, path)?;
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(root.join(&r))?;
+            let (parent, name) = parent_dir(root_fd, root, path)?;
+            let flags = OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_WRONLY
+                | OFlag::O_CLOEXEC;
+            drop(nix::fcntl::openat(
+                &parent,
+                name,
+                flags,
+                Mode::from_bits_truncate(0o644),
+            )?);
             mount_api::open_beneath(root_fd.as_fd(), &r)
         }
         Err(e) => Err(e),

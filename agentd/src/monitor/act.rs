@@ -17,6 +17,31 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
     let tid = i32::try_from(n.pid).unwrap_or(0);
     match decoded {
         Decoded::Nothing => Outcome::Reply(Reply::Continue),
+        Decoded::Absent { event } => {
+            let policy = m.ctx.policy.get();
+            let decided = decide(&policy, &event);
+            // Worth a record: a refused path the policy names (hidden, or a rule), e.g. an agent
+            // looking for ~/.ssh keys that its view does not even contain. Not: the many probes
+            // of paths merely outside the grants (/sys, config files), which would drown the log.
+            let named = decided.rule_id.is_some()
+                || matches!(&event, Event::Open { path, .. }
+                    if policy.filesystem.hide.iter().any(|g| g.matches_or_below(path)));
+            if let (Verdict::Deny { .. }, true) = (decided.verdict, named) {
+                let refused = Decision {
+                    verdict: Verdict::Deny {
+                        errno: libc::ENOENT,
+                    },
+                    rule_id: decided.rule_id,
+                    reason: format!(
+                        "not in the run's view, and refused by the policy: {}",
+                        decided.reason
+                    ),
+                };
+                m.record(tid, &event, &refused, "policy");
+            }
+            Outcome::Reply(Reply::Error(libc::ENOENT))
+        }
+        Decoded::Listen { sockfd, backlog } => listen(m, tid, sockfd, backlog),
         Decoded::Open {
             event,
             target,
@@ -142,6 +167,49 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             }
             Outcome::Reply(reply)
         }
+    }
+}
+
+/// `listen` on the agent's own socket (a duplicate taken with `pidfd_getfd`, so swapping the
+/// descriptor afterwards changes nothing). On the host network (filtered mode) an IP socket
+/// may not listen: anyone who can reach the host could pull data out through it.
+fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
+    let sock = match pidfd::open_thread(tid).and_then(|p| pidfd::get_fd(p.as_fd(), sockfd)) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Reply(Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF))),
+    };
+    let local: Option<SockaddrStorage> = nix::sys::socket::getsockname(sock.as_raw_fd()).ok();
+    let inet = local.as_ref().and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| std::net::SocketAddr::V4((*v4).into()))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|v6| std::net::SocketAddr::V6((*v6).into()))
+            })
+    });
+    if let Some(addr) = inet {
+        if m.ctx.policy.get().network.mode == NetMode::Filtered {
+            let event = Event::Connect {
+                addr: SockAddr::Inet(addr),
+            };
+            let decision = Decision {
+                verdict: Verdict::Deny {
+                    errno: libc::EACCES,
+                },
+                rule_id: Some("builtin:no-listen-on-host-network".into()),
+                reason: "an IP socket may not listen on the host network (network = \"filtered\")"
+                    .into(),
+            };
+            m.record(tid, &event, &decision, "policy");
+            return Outcome::Reply(Reply::Error(libc::EACCES));
+        }
+    }
+    match nix::sys::socket::listen(
+        &sock,
+        nix::sys::socket::Backlog::new(backlog).unwrap_or(nix::sys::socket::Backlog::MAXCONN),
+    ) {
+        Ok(()) => Outcome::Reply(Reply::Value(0)),
+        Err(e) => Outcome::Reply(Reply::Error(e as i32)),
     }
 }
 

@@ -62,6 +62,17 @@ pub(crate) enum Decoded {
         /// A `bind` (judged as the address a socket will own, not one it reaches).
         bind: bool,
     },
+    /// listen: emulated on the agent's own socket (no descriptor swap can change which socket
+    /// listens), refused for IP sockets on the host network (filtered mode).
+    Listen {
+        sockfd: i32,
+        backlog: i32,
+    },
+    /// An open of a path the run's view does not contain: answered ENOENT, recorded only when
+    /// the policy refuses the path as well.
+    Absent {
+        event: Event,
+    },
     /// A mediated call that carries nothing to decide (sendmsg without an address).
     Nothing,
 }
@@ -111,6 +122,10 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             }],
             bind: true,
         },
+        libc::SYS_listen => Decoded::Listen {
+            sockfd: int(a[0]),
+            backlog: int(a[1]),
+        },
         libc::SYS_sendto => {
             if a[3] & MSG_FASTOPEN != 0 {
                 // TCP Fast Open connects without connect(2): refused outright (a register check).
@@ -135,12 +150,30 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             }
             let vlen = usize::try_from(a[2]).unwrap_or(0).min(1024);
             // struct mmsghdr: a msghdr (56 bytes) and an unsigned int, padded to 64.
-            let hdrs: Vec<u64> = (0..vlen as u64).map(|i| a[1] + i * 64).collect();
+            let hdrs: Vec<u64> = (0..vlen as u64)
+                .map_while(|i| a[1].checked_add(i * 64))
+                .collect();
             msg_addresses(m, n, tid, &hdrs)?
         }
         _ => return Err(DecodeError::Errno(libc::ENOSYS)),
     };
     Ok(decoded)
+}
+
+/// `abs` with `.` and `..` folded away textually (for judging a path that does not exist).
+fn lexical(abs: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// A register carrying a C `int`: its low 32 bits, as the kernel reads it.
@@ -226,13 +259,25 @@ fn open(
                 builtin: None,
             });
         }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            // Not in the run's view: the call fails with ENOENT whatever the policy says; if the
+            // policy refuses the path too (a secret outside the grants), that is recorded.
+            return Ok(Decoded::Absent {
+                event: Event::Open {
+                    path: lexical(&abs),
+                    access,
+                },
+            });
+        }
         Err(e) => return Err(e.into()),
     };
     if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
         return Err(DecodeError::Errno(libc::EEXIST));
     }
     let real = real_path(&target)?;
-    let builtin = own_fd.then(|| Decision {
+    // Only a path-less object (pipe, socket, anonymous inode) reached through the agent's own
+    // descriptor skips the policy: anything with a path is judged by that path.
+    let builtin = (own_fd && !real.is_absolute()).then(|| Decision {
         verdict: Verdict::Allow,
         rule_id: Some("builtin:own-descriptor".into()),
         reason: "re-opening a descriptor the agent already holds".into(),
@@ -284,7 +329,10 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
     }
     for i in 0..MAX_ARGS as u64 {
         let mut p = [0u8; 8];
-        read_exact(m, n, tid, argv_ptr + i * 8, &mut p)?;
+        let at = argv_ptr
+            .checked_add(i * 8)
+            .ok_or(DecodeError::Errno(libc::EFAULT))?;
+        read_exact(m, n, tid, at, &mut p)?;
         let ptr = u64::from_ne_bytes(p);
         if ptr == 0 {
             break;

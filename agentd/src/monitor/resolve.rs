@@ -32,10 +32,16 @@ pub(super) fn absolute(tid: i32, dirfd: i32, raw: &[u8]) -> Result<PathBuf, Deco
     Ok(base.join(p))
 }
 
-/// Opens `abs` (a view path) as `O_PATH`. Paths through the agent's own magic links
-/// (`/proc/self/fd/N`, `/dev/stdin`, …) are opened through the host's `/proc/<tid>`; everything
-/// else inside the view's root, never leaving it. Returns the fd and whether it came through
-/// the agent's own descriptors.
+/// Opens `abs` (a view path) as `O_PATH`, never leaving the run's view. Returns the fd and
+/// whether it is a path-less object the agent already holds (a pipe, socket or anonymous inode
+/// reached through its own `/proc/self/fd/N`): only those skip the policy.
+///
+/// A path through one of the task's own magic links (`/proc/self/fd/N`, `/dev/fd/N`,
+/// `/dev/stdin`, `/proc/self/cwd`, …) is handled in two ways, and only these two:
+/// - the link itself (nothing after it): exactly `/proc/<tid>/<link>` is opened, which can only
+///   reach an object the agent holds; its real path (if it has one) is then judged like any other;
+/// - a path below it (`/proc/self/cwd/x`, `/dev/fd/3/../y`): the link's target, a path in the
+///   view, replaces it, and the result is resolved inside the view like any path.
 pub(super) fn resolve_in_view(
     m: &Monitor,
     tid: i32,
@@ -43,10 +49,27 @@ pub(super) fn resolve_in_view(
     nofollow: bool,
     resolve: u64,
 ) -> std::io::Result<(OwnedFd, bool)> {
-    if let Some(host) = own_magic_link(tid, abs) {
-        return mount_api::open_path_follow(&host, nofollow).map(|fd| (fd, true));
+    let mut abs = abs.to_path_buf();
+    if let Some((link, rest)) = own_magic_link(&abs) {
+        let host = PathBuf::from(format!("/proc/{tid}/{link}"));
+        if rest.as_os_str().is_empty() {
+            let fd = mount_api::open_path_follow(&host, nofollow)?;
+            let pathless = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .map(|p| !p.is_absolute())
+                .unwrap_or(false);
+            return Ok((fd, pathless));
+        }
+        let base = std::fs::read_link(&host)?;
+        let base = match base.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+            Some(_) => return Err(std::io::Error::from_raw_os_error(libc::ENOENT)),
+            None => base,
+        };
+        if !base.is_absolute() {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        abs = base.join(rest);
     }
-    let abs = translate_self(tid, abs);
+    let abs = translate_self(tid, &abs);
     let rel: PathBuf = abs
         .components()
         .filter(|c| !matches!(c, Component::RootDir))
@@ -62,28 +85,39 @@ pub(super) fn resolve_in_view(
     mount_api::open_in_root(m.root.as_fd(), &rel, nofollow, extra).map(|fd| (fd, false))
 }
 
-/// `/proc/self/fd/3`, `/dev/fd/3`, `/dev/stdin`, `/proc/thread-self/fd/3`, `/proc/self/cwd`…:
-/// the host path of the same magic link of task `tid`.
-pub(super) fn own_magic_link(tid: i32, abs: &Path) -> Option<PathBuf> {
+/// Splits a path through one of the task's own magic links into the link (`fd/N`, `cwd`,
+/// `root` or `exe`, relative to `/proc/<tid>/`) and what follows it. `N` is digits only.
+pub(super) fn own_magic_link(abs: &Path) -> Option<(String, PathBuf)> {
     let s = abs.to_str()?;
-    let rest = if let Some(r) = s.strip_prefix("/dev/fd/") {
-        format!("fd/{r}")
-    } else if let Some(i) = ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
+    if let Some(i) = ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
         .iter()
         .position(|d| s == *d)
     {
-        format!("fd/{i}")
+        return Some((format!("fd/{i}"), PathBuf::new()));
+    }
+    let (kind, tail) = if let Some(r) = s.strip_prefix("/dev/fd/") {
+        ("fd", r)
     } else if let Some(r) = s
         .strip_prefix("/proc/self/")
         .or_else(|| s.strip_prefix("/proc/thread-self/"))
     {
-        r.to_string()
+        match r.split_once('/') {
+            Some(("fd", t)) => ("fd", t),
+            Some((k @ ("cwd" | "root" | "exe"), t)) => (k, t),
+            None if matches!(r, "cwd" | "root" | "exe") => (r, ""),
+            _ => return None,
+        }
     } else {
         return None;
     };
-    let first = rest.split('/').next().unwrap_or("");
-    matches!(first, "fd" | "cwd" | "root" | "exe")
-        .then(|| PathBuf::from(format!("/proc/{tid}/{rest}")))
+    if kind == "fd" {
+        let (n, rest) = tail.split_once('/').unwrap_or((tail, ""));
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        return Some((format!("fd/{n}"), PathBuf::from(rest)));
+    }
+    Some((kind.to_string(), PathBuf::from(tail)))
 }
 
 /// `/proc/self/…` and `/proc/thread-self/…` name the caller; resolved by the monitor (outside

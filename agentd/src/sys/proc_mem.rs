@@ -38,7 +38,9 @@ pub fn read_cstr(tid: i32, addr: u64, max: usize) -> io::Result<Vec<u8>> {
             return Ok(out);
         }
         out.extend_from_slice(&chunk[..n]);
-        at += n as u64;
+        at = at
+            .checked_add(n as u64)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))?;
     }
     Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG))
 }

@@ -99,7 +99,7 @@ fn answer_by_unknown_or_ambiguous_prefix_fails() {
         a.answer("zzzzzzz", owner(0), Answer::Timeout)
             .unwrap_err()
             .code,
-        ErrorCode::NoSuchRun
+        ErrorCode::PermissionDenied
     );
     assert!(a.answer("", owner(0), Answer::Timeout).is_err());
 }

@@ -51,15 +51,24 @@ fn parse_sockaddr_unix_path_abstract_and_short() {
 }
 
 #[test]
-fn own_magic_links_map_to_the_tasks_proc_dir() {
-    let p = |s: &str| own_magic_link(42, Path::new(s));
-    assert_eq!(p("/proc/self/fd/3"), Some(PathBuf::from("/proc/42/fd/3")));
-    assert_eq!(p("/dev/fd/63"), Some(PathBuf::from("/proc/42/fd/63")));
-    assert_eq!(p("/dev/stdout"), Some(PathBuf::from("/proc/42/fd/1")));
+fn own_magic_links_split_into_the_link_and_what_follows() {
+    let p = |s: &str| own_magic_link(Path::new(s));
+    let l = |link: &str, rest: &str| Some((link.to_string(), PathBuf::from(rest)));
+    assert_eq!(p("/proc/self/fd/3"), l("fd/3", ""));
+    assert_eq!(p("/dev/fd/63"), l("fd/63", ""));
+    assert_eq!(p("/dev/stdout"), l("fd/1", ""));
+    assert_eq!(p("/proc/thread-self/cwd"), l("cwd", ""));
+    assert_eq!(p("/proc/self/cwd/.npmrc"), l("cwd", ".npmrc"));
     assert_eq!(
-        p("/proc/thread-self/cwd"),
-        Some(PathBuf::from("/proc/42/cwd"))
+        p("/proc/self/fd/4/../../self/root/etc"),
+        l("fd/4", "../../self/root/etc")
     );
+    assert_eq!(
+        p("/proc/self/fd/../../self/root"),
+        None,
+        "fd must be followed by digits"
+    );
+    assert_eq!(p("/proc/self/fd/3x"), None);
     assert_eq!(
         p("/proc/self/status"),
         None,
