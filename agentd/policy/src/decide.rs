@@ -188,16 +188,26 @@ fn open_default(policy: &Policy, path: &Path, access: OpenAccess) -> Decision {
     if let Some(g) = under(path, &fs.write) {
         return allow(format!("inside the write grant {}", g.display()));
     }
+    // An explicit grant is mounted on top of the implicit ones (a workspace under /tmp sits on
+    // the private /tmp): inside it, its rights decide, not the implicit grant's.
+    let explicit = [(&fs.read, "read"), (&fs.exec, "exec")]
+        .into_iter()
+        .find_map(|(list, kind)| under(path, list).map(|g| (g, kind)));
+    if let Some((g, kind)) = explicit {
+        if access == OpenAccess::Write {
+            let why = format!(
+                "outside the policy's write grants (inside the {kind} grant {})",
+                g.display()
+            );
+            return deny(EACCES, why);
+        }
+        return allow(format!("inside the {kind} grant {}", g.display()));
+    }
     if let Some(g) = under(path, &rw) {
         return allow(format!("inside the implicit grant {}", g.display()));
     }
     if access == OpenAccess::Write {
         return deny(EACCES, "outside the policy's write grants".to_string());
-    }
-    for (list, kind) in [(&fs.read, "read"), (&fs.exec, "exec")] {
-        if let Some(g) = under(path, list) {
-            return allow(format!("inside the {kind} grant {}", g.display()));
-        }
     }
     let ro_trees: Vec<PathBuf> = IMPLICIT_RO_TREES.iter().map(PathBuf::from).collect();
     let implicit_dir = IMPLICIT_RO_DIRS.iter().find(|d| path == Path::new(d));

@@ -7,6 +7,9 @@ fn decide_defaults_follow_the_grants() {
     let p = base();
     let mut no_tmp = base();
     no_tmp.filesystem.tmp = TmpMode::None;
+    // A read-only workspace under /tmp sits on top of the private /tmp: its grant decides.
+    let mut ro_in_tmp = base();
+    ro_in_tmp.filesystem.read.push("/tmp/ws".into());
     let cases: Vec<(&Policy, Event, Verdict, &str)> = vec![
         (
             &p,
@@ -117,6 +120,24 @@ fn decide_defaults_follow_the_grants() {
             "inside the implicit grant /dev/ptmx",
         ),
         (&p, write("/tmp/x"), ALLOW, "inside the implicit grant /tmp"),
+        (
+            &ro_in_tmp,
+            write("/tmp/ws/out/x"),
+            deny(EACCES),
+            "outside the policy's write grants (inside the read grant /tmp/ws)",
+        ),
+        (
+            &ro_in_tmp,
+            read("/tmp/ws/out/x"),
+            ALLOW,
+            "inside the read grant /tmp/ws",
+        ),
+        (
+            &ro_in_tmp,
+            write("/tmp/other"),
+            ALLOW,
+            "inside the implicit grant /tmp",
+        ),
         (
             &p,
             write("/var/tmp/x"),
