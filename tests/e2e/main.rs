@@ -12,10 +12,12 @@
 mod bad_input;
 mod confine;
 mod control;
+mod escape;
 mod exit;
 mod human;
 mod limits;
 mod monitor;
+mod presets;
 mod reach;
 mod recovery;
 

@@ -20,7 +20,7 @@ pub fn policy_dir() -> PathBuf {
 }
 
 /// `target/<profile>/`: the test binary lives in `target/<profile>/deps/`.
-fn profile_dir() -> PathBuf {
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe of the test binary");
     let deps = exe.parent().expect("test binary has a parent directory");
     if deps.file_name().is_some_and(|n| n == "deps") {

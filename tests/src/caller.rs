@@ -98,6 +98,31 @@ impl Caller {
         }
     }
 
+    /// Root as a caller: its real home `/root` (where rustup puts cargo and the toolchains,
+    /// mode 0700) and a root-owned workspace `<daemon dir>/users/root/work/project` holding
+    /// `README.md`. agentd runs root's commands as uid 0 without capabilities.
+    pub fn root(daemon: &Daemon) -> Caller {
+        let users = daemon.dir().join("users");
+        mkdir_owned(&users, 0o755, 0, 0);
+        let workspace = users.join("root/work/project");
+        mkdir_owned(&workspace, 0o755, 0, 0);
+        write_owned(
+            &workspace.join("README.md"),
+            README_TEXT.as_bytes(),
+            0o644,
+            0,
+            0,
+        );
+        Caller {
+            uid: 0,
+            gid: 0,
+            name: "root".into(),
+            home: PathBuf::from("/root"),
+            workspace,
+            socket: daemon.socket().to_path_buf(),
+        }
+    }
+
     /// The environment agentctl (and an unconfined probe) gets.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

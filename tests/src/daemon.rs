@@ -47,12 +47,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts agentd with the repository's `policies/` and waits until it is ready.
     pub fn start() -> Daemon {
+        Daemon::start_in(&std::env::temp_dir())
+    }
+
+    /// [`Daemon::start`] with its temp dir (socket, state, callers' homes and workspaces) in
+    /// `base` (see [`crate::tempdir::outside_tmp`]).
+    pub fn start_in(base: &Path) -> Daemon {
         let parent = format!(
             "agentd-test-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let dir = TempDir::new();
+        let dir = TempDir::new_in(base);
         let socket = dir.path().join("agentd.sock");
         let state_dir = dir.path().join("state");
         std::fs::create_dir(&state_dir).expect("mkdir state dir");

@@ -18,13 +18,18 @@ pub struct TempDir {
 impl TempDir {
     /// Creates `$TMPDIR/agentd-e2e-<pid>-<n>-<nanos>`, mode 0755.
     pub fn new() -> TempDir {
+        TempDir::new_in(&std::env::temp_dir())
+    }
+
+    /// Creates `PARENT/agentd-e2e-<pid>-<n>-<nanos>`, mode 0755.
+    pub fn new_in(parent: &Path) -> TempDir {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("agentd-e2e-{}-{n}-{nanos:x}", std::process::id());
-        let path = std::env::temp_dir().join(name);
+        let path = parent.join(name);
         fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
         set_mode(&path, 0o755);
         TempDir { path }
@@ -50,6 +55,16 @@ impl Drop for TempDir {
         }
         let _ = fs::remove_dir_all(&self.path);
     }
+}
+
+/// A directory for temp dirs that lies outside `/tmp`, `/var/tmp` and `/dev/shm`
+/// (`target/<profile>/agentd-e2e-scratch`, mode 0755): a run with `tmp = "private"` replaces
+/// those, so a home or workspace below them is not where a real user's would be.
+pub fn outside_tmp() -> PathBuf {
+    let dir = crate::bins::profile_dir().join("agentd-e2e-scratch");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    set_mode(&dir, 0o755);
+    dir
 }
 
 /// chmod, panicking with the path on failure.
