@@ -57,6 +57,12 @@ deps:
 	  apt-get install -y -qq libseccomp-dev pkg-config >/dev/null 2>&1 || \
 	    { apt-get update -qq && apt-get install -y -qq libseccomp-dev pkg-config; }; \
 	fi
+	@if ! /usr/bin/python3 -m pytest --version >/dev/null 2>&1; then \
+	  echo "installing python3-pytest (the preset tests run a pytest suite)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq python3-pytest >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq python3-pytest; }; \
+	fi
 
 build: deps
 	$(CARGO) build --workspace --bins

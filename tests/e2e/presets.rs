@@ -331,32 +331,39 @@ rm -rf "$src" "$tgz""#;
 }
 
 #[test]
-fn presets_python_unittest_without_denial() {
+fn presets_python_pytest_without_denial() {
     require!(sandbox);
     let (d, c, p) = start();
-    // The issue names pytest, which this machine does not have (and cannot fetch offline):
-    // the standard library's runner, `python3 -m unittest`, drives the same kind of suite.
+    // Debian's python3-pytest (installed by `make deps`, which `make test` and .ci/run use).
     write_file(&c, "calc/__init__.py", "def add(a, b):\n    return a + b\n");
+    // A package marker: pytest then puts the workspace (its first parent without one) on
+    // sys.path, so `calc` imports.
     write_file(&c, "tests/__init__.py", "");
     write_file(
         &c,
         "tests/test_calc.py",
-        "import unittest\n\nfrom calc import add\n\n\nclass TestAdd(unittest.TestCase):\n    \
-         def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    \
-         def test_negative(self):\n        self.assertEqual(add(-2, -3), -5)\n",
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
+         def test_negative():\n    assert add(-2, -3) == -5\n",
     );
-    let argv = ["python3", "-m", "unittest", "discover", "-v"];
-    let ran = |out: &Output| out.stderr.contains("Ran 2 tests") && out.stderr.contains("\nOK");
+    let argv = [
+        "/usr/bin/python3",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ];
+    let ran = |out: &Output| out.stdout.contains("2 passed");
     let out = c.unconfined(&argv);
     check(
         &d,
         &out,
         out.success() && ran(&out),
-        "unconfined: python3 -m unittest",
+        "unconfined: python3 -m pytest (is python3-pytest installed? `make deps`)",
     );
 
     let (out, run) = traced(&c, &p, &argv, TOOL_TIMEOUT);
-    check_clean_success(&d, &out, &run, "python3 -m unittest");
+    check_clean_success(&d, &out, &run, "python3 -m pytest");
     check(&d, &out, ran(&out), "both tests ran and passed");
 }
 
