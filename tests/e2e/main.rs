@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use agentd_tests::caller::OWNER_UID;
 use agentd_tests::tempdir::write_owned;
 use agentd_tests::{Caller, Daemon, Output};
+use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// A daemon and the usual caller.
 fn start() -> (Daemon, Caller) {
@@ -114,4 +116,40 @@ fn check_failed_inside(daemon: &Daemon, out: &Output, what: &str) {
             out.code()
         ),
     );
+}
+
+pub fn audit_path(d: &Daemon, run: &str) -> std::path::PathBuf {
+    d.state_dir().join("runs").join(run).join("audit.jsonl")
+}
+
+/// The run's audit records, read as root from the state dir once the log ends with `run_end`
+/// (bounded: the writer flushes when its queue is empty and fsyncs at the run's end).
+#[track_caller]
+pub fn audit(d: &Daemon, out: &Output, run: &str) -> Vec<Value> {
+    check(d, out, !run.is_empty(), "no `started` frame: no run id");
+    let path = audit_path(d, run);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if records.last().is_some_and(|r| r["kind"] == "run_end") {
+            return records;
+        }
+        if Instant::now() > deadline {
+            check(
+                d,
+                out,
+                false,
+                &format!(
+                    "{} has no run_end record 10 s after the run ({} records)",
+                    path.display(),
+                    records.len()
+                ),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -10,14 +10,14 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentd_tests::caller::README_TEXT;
 use agentd_tests::tempdir::{mkdir_owned, write_owned};
 use agentd_tests::{require, Caller, Daemon, Output};
 use serde_json::Value;
 
-use crate::{check, check_code, display, start, write_policy};
+use crate::{audit, audit_path, check, check_code, display, start, write_policy};
 
 const EPERM: i64 = 1;
 const EACCES: i64 = 13;
@@ -46,42 +46,6 @@ fn frames(out: &Output) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(Value::is_object)
         .collect()
-}
-
-fn audit_path(d: &Daemon, run: &str) -> std::path::PathBuf {
-    d.state_dir().join("runs").join(run).join("audit.jsonl")
-}
-
-/// The run's audit records, read as root from the state dir once the log ends with `run_end`
-/// (bounded: the writer flushes when its queue is empty and fsyncs at the run's end).
-#[track_caller]
-fn audit(d: &Daemon, out: &Output, run: &str) -> Vec<Value> {
-    check(d, out, !run.is_empty(), "no `started` frame: no run id");
-    let path = audit_path(d, run);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let records: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if records.last().is_some_and(|r| r["kind"] == "run_end") {
-            return records;
-        }
-        if Instant::now() > deadline {
-            check(
-                d,
-                out,
-                false,
-                &format!(
-                    "{} has no run_end record 10 s after the run ({} records)",
-                    path.display(),
-                    records.len()
-                ),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A short form of a record for messages: `seq kind verdict path|addr rule errno by`.

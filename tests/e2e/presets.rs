@@ -14,7 +14,7 @@
 use std::io::{ErrorKind, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentd_tests::caller::{AWS_SECRET, DOTENV_SECRET, OWNER_UID, SSH_KEY_SECRET};
 use agentd_tests::command;
@@ -22,7 +22,7 @@ use agentd_tests::tempdir::{mkdir_owned, outside_tmp, write_owned};
 use agentd_tests::{current_test, require, Caller, Daemon, Output};
 use serde_json::Value;
 
-use crate::{check, check_code, check_failed_inside, display, write_policy, INSIDE};
+use crate::{audit, check, check_code, check_failed_inside, display, write_policy, INSIDE};
 
 /// The bound of one toolchain run (a cold `cargo build` or `npm ci` on a loaded machine).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -73,36 +73,6 @@ fn traced_inside(c: &Caller, policy: &Path, argv: &[&str]) -> (Output, String) {
     let mut full = vec!["sh", "-c", script.as_str(), "sh"];
     full.extend_from_slice(argv);
     traced(c, policy, &full, command::TIMEOUT)
-}
-
-/// The run's audit records, read as root from the state dir once the log ends with `run_end`
-/// (bounded: the writer flushes when its queue is empty and fsyncs at the run's end).
-#[track_caller]
-fn audit(d: &Daemon, out: &Output, run: &str) -> Vec<Value> {
-    check(d, out, !run.is_empty(), "no `started` frame: no run id");
-    let path = d.state_dir().join("runs").join(run).join("audit.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let records: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if records.last().is_some_and(|r| r["kind"] == "run_end") {
-            return records;
-        }
-        check(
-            d,
-            out,
-            Instant::now() < deadline,
-            &format!(
-                "{} has no run_end record 10 s after the run ({} records)",
-                path.display(),
-                records.len()
-            ),
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A short form of a record for messages: `seq kind verdict path|addr access rule errno reason`.
