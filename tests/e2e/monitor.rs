@@ -919,3 +919,45 @@ fn monitor_magic_link_paths_neither_leave_the_view_nor_skip_rules() {
     );
     check_code(&d, &out, 0, "the agent's own descriptors still re-open");
 }
+
+/// Review finding: a socket listening on the host network (filtered mode) is a way in for
+/// anyone who can reach the host. `listen` is emulated and refused there; in the run's own
+/// network namespace (`none`) a server still binds 0.0.0.0 and listens.
+#[test]
+fn monitor_listen_is_refused_on_the_host_network_only() {
+    require!(sandbox);
+    let (d, c) = start();
+    // No bind: listen() autobinds a port, the way the review's exploit did it.
+    let autobind =
+        "import socket\ns = socket.socket()\ns.listen(1)\nprint('listening', s.getsockname()[1])\n";
+    let server = "import socket\ns = socket.socket()\ns.bind(('0.0.0.0', 0))\ns.listen(1)\nprint('listening', s.getsockname()[1])\n";
+    for script in [autobind, server] {
+        let out = c.unconfined(&["/usr/bin/python3", "-c", script]);
+        check(
+            &d,
+            &out,
+            out.success() && out.stdout.contains("listening"),
+            "unconfined: python listens",
+        );
+    }
+    let filtered = policy(&d, "listen-filtered", "\n[network]\nmode = \"filtered\"\n");
+    let out = c.run_policy(&filtered, &["/usr/bin/python3", "-c", autobind]);
+    check(
+        &d,
+        &out,
+        !out.success()
+            && !out.stdout.contains("listening")
+            && out.stderr.contains("PermissionError"),
+        "filtered mode: an IP socket must not listen on the host network",
+    );
+    let none = policy(&d, "listen-none", "");
+    for script in [autobind, server] {
+        let out = c.run_policy(&none, &["/usr/bin/python3", "-c", script]);
+        check(
+            &d,
+            &out,
+            out.success() && out.stdout.contains("listening"),
+            "network none: a server listens inside the run's own namespace",
+        );
+    }
+}
