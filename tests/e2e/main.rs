@@ -9,6 +9,7 @@
 // not reach crates under tests/ (rust-clippy#13981).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod bad_input;
 mod confine;
 mod control;
