@@ -10,8 +10,10 @@
 //!
 //! One `PROBE name: escaped|blocked (evidence)` line per probe and mode, then a summary. The test
 //! fails on any escape, and on any probe that does not succeed unconfined unless the table below
-//! says why it cannot (a missing capability: evidence only) or that it depends on the host's
-//! configuration (printed as `n/a unconfined`, never silently).
+//! says why it cannot (no virtual console: evidence only) or that it depends on the host's
+//! configuration (printed as `n/a unconfined`, never silently). A probe that needs a capability
+//! the caller lacks is run unconfined again as root, against targets the test creates and
+//! removes, and must succeed there (`live as root`); its confined run stays the caller's.
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
@@ -37,6 +39,9 @@ enum Live {
     Always,
     /// It cannot succeed as an unprivileged caller (why): its confined result is evidence only.
     Never(&'static str),
+    /// It needs a capability the caller lacks (which): it is shown live by running it unconfined
+    /// as root (uid 0, every capability) against targets the test creates; dead if that fails.
+    Root(&'static str),
     /// Whether it succeeds depends on the host's configuration (what): n/a if it does not.
     Host(&'static str),
 }
@@ -69,7 +74,7 @@ const PROBES: &[(&str, Live)] = &[
     ("secret.name-to-handle", Live::Always),
     (
         "secret.open-by-handle",
-        Live::Never("needs CAP_DAC_READ_SEARCH"),
+        Live::Root("needs CAP_DAC_READ_SEARCH"),
     ),
     ("destroy.unlink", Live::Always),
     ("destroy.unlinkat-raw", Live::Always),
@@ -79,10 +84,10 @@ const PROBES: &[(&str, Live)] = &[
     ("destroy.open-trunc", Live::Always),
     ("destroy.chmod", Live::Always),
     ("destroy.chown", Live::Always),
-    ("destroy.mount-over", Live::Never("needs CAP_SYS_ADMIN")),
+    ("destroy.mount-over", Live::Root("needs CAP_SYS_ADMIN")),
     (
         "destroy.bind-over-workspace",
-        Live::Never("needs CAP_SYS_ADMIN"),
+        Live::Root("needs CAP_SYS_ADMIN"),
     ),
     ("net.tcp4", Live::Always),
     ("net.tcp4.thread", Live::Always),
@@ -97,8 +102,8 @@ const PROBES: &[(&str, Live)] = &[
     ("net.udp.sendmsg", Live::Always),
     ("net.udp.connect", Live::Always),
     ("net.dns", Live::Always),
-    ("net.raw-socket", Live::Never("needs CAP_NET_RAW")),
-    ("net.packet-socket", Live::Never("needs CAP_NET_RAW")),
+    ("net.raw-socket", Live::Root("needs CAP_NET_RAW")),
+    ("net.packet-socket", Live::Root("needs CAP_NET_RAW")),
     ("net.unix-path", Live::Always),
     ("net.unix-abstract", Live::Always),
     ("net.daemon-socket", Live::Always),
@@ -120,7 +125,7 @@ const PROBES: &[(&str, Live)] = &[
     ("sup.clone-user", Live::Always),
     ("sup.clone3-user", Live::Always),
     ("sup.userns-mount", Live::Always),
-    ("sup.fsopen", Live::Never("needs CAP_SYS_ADMIN")),
+    ("sup.fsopen", Live::Root("needs CAP_SYS_ADMIN")),
     (
         "sup.setuid-binary",
         Live::Host("a temp dir mounted without nosuid"),
@@ -140,11 +145,11 @@ const PROBES: &[(&str, Live)] = &[
     ("sup.signal-outside", Live::Always),
     (
         "sup.cgroup-write",
-        Live::Never("the cgroup files are root's"),
+        Live::Root("the cgroup files are root's"),
     ),
     (
         "sup.bpf",
-        Live::Host("unprivileged bpf (kernel.unprivileged_bpf_disabled = 0)"),
+        Live::Root("unprivileged bpf is off (kernel.unprivileged_bpf_disabled)"),
     ),
     (
         "sup.perf-event-open",
@@ -369,6 +374,67 @@ fn suite(c: &Caller, policy: Option<&Path>, exe: &str, args: &[String]) -> Outpu
     }
 }
 
+/// A cgroup the test creates for the root run's `sup.cgroup-write`; removed on drop.
+struct ScratchCgroup(PathBuf);
+
+impl ScratchCgroup {
+    fn create() -> std::io::Result<ScratchCgroup> {
+        let hybrid = Path::new("/sys/fs/cgroup/unified");
+        let root = if hybrid.join("cgroup.procs").exists() {
+            hybrid
+        } else {
+            Path::new("/sys/fs/cgroup")
+        };
+        let dir = root.join(format!("agentd-e2e-escape-{}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        Ok(ScratchCgroup(dir))
+    }
+}
+
+impl Drop for ScratchCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Runs the probes `names` (the ones that need a capability the caller lacks) unconfined as root,
+/// with every capability, against targets the test creates: a scratch directory (root's, in the
+/// daemon's test dir) as working directory (its `README.md` for the handle probe, the directory
+/// `/` is bound over) and mount target (`mnt`), and a scratch cgroup. The run is in a private
+/// mount namespace of its own (`unshare --mount --propagation private`), so whatever it mounts
+/// goes with it and the host's mount table is never touched; the scratch directory and cgroup
+/// are removed afterwards. `Err`: the run did not finish (its output).
+fn root_suite(d: &Daemon, exe: &Path, names: &[&str]) -> Result<Results, Output> {
+    let scratch = d.dir().join("escape-root");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir(&scratch).unwrap();
+    set_mode(&scratch, 0o700);
+    std::fs::write(
+        scratch.join("README.md"),
+        b"a file of the test, opened by handle\n",
+    )
+    .unwrap();
+    let target = scratch.join("mnt");
+    std::fs::create_dir(&target).unwrap();
+    let cgroup = ScratchCgroup::create();
+    let cgroup_arg = match &cgroup {
+        Ok(cg) => display(&cg.0),
+        Err(e) => format!("/nonexistent (could not create the scratch cgroup: {e})"),
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--"])
+        .arg(exe)
+        .arg(format!("only={}", names.join(",")))
+        .arg(format!("destroy={}", display(&target)))
+        .arg(format!("cgroup={cgroup_arg}"))
+        .current_dir(&scratch);
+    let out = agentd_tests::command::run(cmd, b"", SUITE_TIMEOUT);
+    let results = parse(&out);
+    drop(cgroup);
+    let _ = std::fs::remove_dir_all(&scratch);
+    results.ok_or(out)
+}
+
 #[test]
 fn escape_probe_suite_finds_no_escape() {
     require!(sandbox, Feature::CgroupV1, Feature::Cgroup2Unified);
@@ -445,6 +511,23 @@ fn escape_probe_suite_finds_no_escape() {
         return check(&d, &out, false, "the unconfined suite did not finish");
     };
 
+    // 1b. Unconfined as root: the probes that need a capability the caller lacks.
+    let need_root: Vec<&str> = PROBES
+        .iter()
+        .filter(|(name, live)| {
+            matches!(live, Live::Root(_)) && !unconfined.get(*name).is_some_and(|r| r.0)
+        })
+        .map(|p| p.0)
+        .collect();
+    let as_root = if need_root.is_empty() {
+        Results::new()
+    } else {
+        match root_suite(&d, &exe, &need_root) {
+            Ok(r) => r,
+            Err(out) => return check(&d, &out, false, "the root suite did not finish"),
+        }
+    };
+
     // 2. Confined: default + limits (network none); the victims are fresh.
     let limits = "version = 1\nextends = [\"default\"]\n\n[resources]\npids = 64\n\
                   memory = \"128M\"\n";
@@ -511,6 +594,17 @@ fn escape_probe_suite_finds_no_escape() {
                     dead += 1;
                     format!(" [DEAD: failed unconfined: {why}]")
                 }
+                Live::Root(reason) => match as_root.get(*name) {
+                    Some((true, ev)) => format!(" [live as root: {ev}; as the caller: {why}]"),
+                    Some((false, root_why)) => {
+                        dead += 1;
+                        format!(" [DEAD: {reason}, and failed as root too: {root_why}]")
+                    }
+                    None => {
+                        dead += 1;
+                        format!(" [DEAD: {reason}, and no result as root]")
+                    }
+                },
                 Live::Never(reason) | Live::Host(reason) => {
                     na += 1;
                     format!(" [n/a unconfined: {reason}; unconfined: {why}]")

@@ -4,7 +4,7 @@
  * outside any sandbox (every probe must succeed there, or be declared "n/a unconfined") and then
  * inside agentd, and prints one `PROBE name: escaped|blocked (evidence)` line per probe.
  *
- * Usage: escape KEY=VALUE... [classes=fs,destroy,net,sup,exec,abuse]
+ * Usage: escape KEY=VALUE... [classes=fs,destroy,net,sup,exec,abuse] [only=NAME,...]
  *        escape euid                  (prints "euid N": the setuid probe's payload)
  * Output: one line per probe, `R NAME ok|no EVIDENCE`, where `ok` means the attack achieved its
  * goal (the secret's marker was read, the listener's banner arrived, the call succeeded).
@@ -1052,7 +1052,8 @@ static int p_cgroup_write(void) {
     char line[512] = {0}, path[1200];
     FILE *f = fopen("/proc/self/cgroup", "r");
     const char *cg = "/";
-    while (f && fgets(line, sizeof line, f))
+    const char *dir = cfg("cgroup"); /* a cgroup the test made (the root run), else its own */
+    while (f && !*dir && fgets(line, sizeof line, f))
         if (strncmp(line, "0::", 3) == 0) {
             line[strcspn(line, "\n")] = 0;
             cg = line + 3;
@@ -1063,8 +1064,11 @@ static int p_cgroup_write(void) {
     const char *files[] = {"pids.max", "memory.max", "cgroup.procs", "cgroup.subtree_control"};
     int first_errno = 0;
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s%s%s", cg, strcmp(cg, "/") ? "/" : "",
-                 files[i]);
+        if (*dir)
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        else
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s%s%s", cg, strcmp(cg, "/") ? "/" : "",
+                     files[i]);
         int fd = open(path, O_WRONLY);
         if (fd >= 0) {
             close(fd);
@@ -1316,6 +1320,18 @@ static int class_selected(const char *class) {
     return 0;
 }
 
+/* `only=a,b`: just the probes named (the root run of the probes a caller cannot show live). */
+static int name_selected(const char *name) {
+    const char *list = cfg("only");
+    if (!*list)
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+            return 1;
+    return 0;
+}
+
 /* Runs one probe in a child with a 15 s alarm; prints its R line. */
 static void run_probe(const struct probe *p) {
     int out[2];
@@ -1370,7 +1386,7 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof PROBES / sizeof *PROBES; i++)
-        if (class_selected(PROBES[i].class))
+        if (class_selected(PROBES[i].class) && name_selected(PROBES[i].name))
             run_probe(&PROBES[i]);
     printf("R-END\n");
     return 0;
