@@ -536,7 +536,44 @@ fn escape_probe_suite_finds_no_escape() {
     let mut victim_c = Outside::spawn(&c, "victim");
     let mut args = common(&victim_c.pid(), &victims);
     args.push("classes=fs,destroy,net,sup,abuse".into());
+    // The daemon's memory and its answer time while the confined suite (fork bomb and memory
+    // balloon included) runs: sampled every 20 ms, printed, and bounded.
+    let rss_before = daemon_rss_kib(d.pid());
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (sampling, pid, sock) = (sampling.clone(), d.pid(), d.socket().to_path_buf());
+        std::thread::spawn(move || {
+            let (mut peak, mut worst_ps) = (0u64, Duration::ZERO);
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(daemon_rss_kib(pid));
+                worst_ps = worst_ps.max(ps_latency(&sock));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (peak, worst_ps)
+        })
+    };
     let out = suite(&c, Some(&p_default), &ws_exe, &args);
+    sampling.store(false, Ordering::Relaxed);
+    let (peak, worst_ps) = sampler.join().unwrap_or_default();
+    let grew = peak.saturating_sub(rss_before);
+    println!(
+        "PROBE abuse.daemon-under-the-suite: blocked (daemon rss {:+.1} MiB peak while the fork \
+         bomb, memory balloon and every other probe ran; slowest ps {:.1} ms)",
+        grew as f64 / 1024.0,
+        worst_ps.as_secs_f64() * 1000.0
+    );
+    check(
+        &d,
+        &out,
+        grew < 32 * 1024,
+        "agentd's memory stays bounded under the abuse probes",
+    );
+    check(
+        &d,
+        &out,
+        worst_ps < Duration::from_secs(2),
+        "agentd keeps answering under the abuse probes",
+    );
     let Some(mut confined) = parse(&out) else {
         return check(&d, &out, false, "the confined suite did not finish");
     };
@@ -668,4 +705,35 @@ fn escape_probe_suite_finds_no_escape() {
         &format!("{report}probes missing from the table: {unknown:?}"),
     );
     stop.store(true, Ordering::Relaxed);
+}
+
+/// agentd's resident memory in KiB (`VmRSS`).
+fn daemon_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// How long one `ps` request takes on a fresh connection (2 s if it is not answered).
+fn ps_latency(sock: &Path) -> Duration {
+    use std::io::{BufRead, Write};
+    let start = Instant::now();
+    let answered = (|| {
+        let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"{\"v\":1,\"req\":{\"type\":\"ps\"}}\n").ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).ok()?;
+        Some(())
+    })();
+    if answered.is_some() {
+        start.elapsed()
+    } else {
+        Duration::from_secs(2)
+    }
 }

@@ -792,6 +792,12 @@ fn human_a_burst_of_asks_neither_grows_agentd_nor_delays_another_run() {
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let grew = peak.load(Ordering::Relaxed).saturating_sub(rss_before);
+    println!(
+        "PROBE abuse.approval-flood: blocked (daemon rss {:+.1} MiB peak during 1000 asks; the \
+         other run's ask shown and decided in {:.0} ms)",
+        grew as f64 / 1024.0,
+        took.as_secs_f64() * 1000.0
+    );
     ensure(&d, status.success(), "the burst run ends normally");
     ensure(
         &d,
