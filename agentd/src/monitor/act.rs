@@ -8,10 +8,15 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use agentd_policy::{decide, Decision, Event, NetMode, SockAddr, Verdict};
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
 
+use std::sync::atomic::Ordering;
+
 use super::decode::Decoded;
 use super::{Monitor, Outcome};
 use crate::sys::seccomp_notify::{self, Notif, Reply};
 use crate::sys::{mount_api, pidfd};
+
+/// Blocking connects to other hosts waiting on worker threads, per run.
+pub const MAX_CONNECT_WORKERS: usize = 64;
 
 pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
     let tid = i32::try_from(n.pid).unwrap_or(0);
@@ -104,20 +109,32 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             match decision.verdict {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
                 // A blocking connect to another host can take the TCP timeout: it runs on a
-                // worker so the run's other calls are not held up behind it.
-                Verdict::Allow if emulate && !addr.ip().is_loopback() => {
+                // worker so the run's other calls are not held up behind it. At most
+                // MAX_CONNECT_WORKERS per run: beyond that the connect is done inline, which
+                // slows only this run, never grows the daemon.
+                Verdict::Allow
+                    if emulate
+                        && !addr.ip().is_loopback()
+                        && m.connect_workers.load(Ordering::SeqCst) < MAX_CONNECT_WORKERS =>
+                {
                     let listener = m.listener.clone();
+                    let workers = m.connect_workers.clone();
                     let id = n.id;
+                    workers.fetch_add(1, Ordering::SeqCst);
                     let spawned =
                         std::thread::Builder::new()
                             .name("connect".into())
                             .spawn(move || {
                                 let reply = connect_for(tid, sockfd, addr);
                                 let _ = seccomp_notify::send(listener.as_fd(), id, reply);
+                                workers.fetch_sub(1, Ordering::SeqCst);
                             });
                     match spawned {
                         Ok(_) => Outcome::Held,
-                        Err(_) => Outcome::Reply(Reply::Error(libc::EAGAIN)),
+                        Err(_) => {
+                            m.connect_workers.fetch_sub(1, Ordering::SeqCst);
+                            Outcome::Reply(connect(m.listener.as_fd(), n.id))
+                        }
                     }
                 }
                 Verdict::Allow => Outcome::Reply(connect(m.listener.as_fd(), n.id)),
