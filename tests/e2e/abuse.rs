@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use agentd_proto::MAX_FRAME;
 use agentd_tests::caller::OTHER_UID;
 use agentd_tests::command::Background;
+use agentd_tests::daemon::{ps_once, rss_kib};
 use agentd_tests::tempdir::write_owned;
 use agentd_tests::{require, Caller, Daemon};
 use serde_json::Value;
@@ -30,16 +31,6 @@ const RSS_AFTER_KIB: u64 = 16 * 1024;
 const PS_BOUND: Duration = Duration::from_secs(2);
 /// How long an ordinary `agentctl run -- true` may take during a probe.
 const RUN_BOUND: Duration = Duration::from_secs(5);
-
-/// agentd's resident memory in KiB (`VmRSS` of /proc/PID/status).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// A KiB figure as a signed number (RSS figures are far below `i64::MAX`).
 fn signed(kib: u64) -> i64 {
@@ -119,27 +110,6 @@ impl Drop for RssSampler {
     }
 }
 
-/// One `ps` on a fresh connection as root; how long the answer took, or why there was none
-/// within `timeout`.
-fn ps_once(d: &Daemon, timeout: Duration) -> Result<Duration, String> {
-    let started = Instant::now();
-    let mut s = UnixStream::connect(d.socket()).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(timeout)).unwrap();
-    s.set_write_timeout(Some(timeout)).unwrap();
-    s.write_all(b"{\"v\":1,\"req\":{\"type\":\"ps\"}}\n")
-        .map_err(|e| format!("write: {e}"))?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .map_err(|e| format!("no answer within {timeout:?} ({e})"))?;
-    let took = started.elapsed();
-    let v: Value = serde_json::from_str(&line).map_err(|e| format!("answer {line:?}: {e}"))?;
-    if v["type"] != "runs" {
-        return Err(format!("ps answered {line}"));
-    }
-    Ok(took)
-}
-
 /// Median and maximum of `samples`.
 fn p50_max(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort();
@@ -196,7 +166,7 @@ fn abuse_frame_flood_neither_grows_agentd_nor_delays_others() {
     check_code(&d, &run, 0, "agentctl run -- true during the frame flood");
     let mut lat = Vec::new();
     for i in 0..40 {
-        match ps_once(&d, PS_BOUND) {
+        match ps_once(d.socket(), PS_BOUND) {
             Ok(t) => lat.push(t),
             Err(e) => panic!("ps {i} during the frame flood: {e}\n{}", d.log()),
         }
@@ -219,7 +189,7 @@ fn abuse_frame_flood_neither_grows_agentd_nor_delays_others() {
     });
     let (p50, max) = p50_max(&mut lat);
     // Served afterwards.
-    let ps = ps_once(&d, PS_BOUND);
+    let ps = ps_once(d.socket(), PS_BOUND);
     let again = c.run(&["true"]);
     println!(
         "PROBE abuse.frame-flood: blocked (daemon rss {:+.1} MiB peak, {:+.1} MiB after; ps p50 {:.1} ms max {:.1} ms over {} samples, run true {:.0} ms, during {} frames from {CLIENTS} clients in {:.1} s: {} ps, {} malformed, {} bad version, {} oversized; {still_flooding}/{CLIENTS} clients still flooding at the last sample)",
@@ -405,7 +375,7 @@ fn abuse_connection_flood_is_bounded_and_recovers() {
     // One below the daemon's limit: a fresh client is still served.
     let held = hold(&d, MAX_CONNECTIONS - 1);
     std::thread::sleep(Duration::from_millis(200));
-    let below_ps = ps_once(&d, PS_BOUND);
+    let below_ps = ps_once(d.socket(), PS_BOUND);
     assert!(
         below_ps.is_ok(),
         "ps with {} idle connections held: {below_ps:?}\n{}",
@@ -417,13 +387,13 @@ fn abuse_connection_flood_is_bounded_and_recovers() {
     // Another (non-root) user opens more idle connections than the daemon serves in all: it
     // gets its per-user share and is refused the rest; root and the owner are still served.
     let mut flooder = hold_as(&d, OTHER_UID, FLOOD);
-    let flood_ps = ps_once(&d, STARVE);
+    let flood_ps = ps_once(d.socket(), STARVE);
     let flood_run = run_true(&d, &c, STARVE);
     let grew = rss.finish();
 
     let _ = flooder.kill();
     let _ = flooder.wait();
-    let after_ps = ps_once(&d, PS_BOUND);
+    let after_ps = ps_once(d.socket(), PS_BOUND);
     let after_run = run_true(&d, &c, RUN_BOUND);
     let after = rss.settle();
     // Memory the allocator keeps after the first flood is reused by a second one, not leaked.

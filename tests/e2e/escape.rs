@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentd_tests::daemon::{ps_once, rss_kib};
 use agentd_tests::tempdir::{chown, mkdir_owned, set_mode, write_owned};
 use agentd_tests::{require, Caller, Daemon, Feature, Output};
 
@@ -538,15 +539,16 @@ fn escape_probe_suite_finds_no_escape() {
     args.push("classes=fs,destroy,net,sup,abuse".into());
     // The daemon's memory and its answer time while the confined suite (fork bomb and memory
     // balloon included) runs: sampled every 20 ms, printed, and bounded.
-    let rss_before = daemon_rss_kib(d.pid());
+    let rss_before = rss_kib(d.pid());
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let (sampling, pid, sock) = (sampling.clone(), d.pid(), d.socket().to_path_buf());
         std::thread::spawn(move || {
             let (mut peak, mut worst_ps) = (0u64, Duration::ZERO);
             while sampling.load(Ordering::Relaxed) {
-                peak = peak.max(daemon_rss_kib(pid));
-                worst_ps = worst_ps.max(ps_latency(&sock));
+                peak = peak.max(rss_kib(pid));
+                worst_ps = worst_ps
+                    .max(ps_once(&sock, Duration::from_secs(2)).unwrap_or(Duration::from_secs(2)));
                 std::thread::sleep(Duration::from_millis(20));
             }
             (peak, worst_ps)
@@ -705,35 +707,4 @@ fn escape_probe_suite_finds_no_escape() {
         &format!("{report}probes missing from the table: {unknown:?}"),
     );
     stop.store(true, Ordering::Relaxed);
-}
-
-/// agentd's resident memory in KiB (`VmRSS`).
-fn daemon_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// How long one `ps` request takes on a fresh connection (2 s if it is not answered).
-fn ps_latency(sock: &Path) -> Duration {
-    use std::io::{BufRead, Write};
-    let start = Instant::now();
-    let answered = (|| {
-        let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(b"{\"v\":1,\"req\":{\"type\":\"ps\"}}\n").ok()?;
-        let mut line = String::new();
-        std::io::BufReader::new(s).read_line(&mut line).ok()?;
-        Some(())
-    })();
-    if answered.is_some() {
-        start.elapsed()
-    } else {
-        Duration::from_secs(2)
-    }
 }

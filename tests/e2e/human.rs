@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use agentd_tests::caller::OTHER_UID;
 use agentd_tests::command::Background;
+use agentd_tests::daemon::rss_kib;
 use agentd_tests::tempdir::{set_mode, write_owned};
 use agentd_tests::{require, Caller, Daemon, Feature};
 use serde_json::Value;
@@ -682,16 +683,6 @@ fn human_only_the_owner_outside_any_run_or_root_may_answer_or_control() {
         !status.success() && stderr.contains("Permission denied"),
         &format!("run A: the first cat was approved, the second denied, then killed: {stderr}"),
     );
-}
-
-/// agentd's resident memory in KiB (`VmRSS` of /proc/PID/status).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

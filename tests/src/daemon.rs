@@ -253,3 +253,39 @@ impl Drop for Daemon {
         let _ = waiter.join();
     }
 }
+
+/// A process's resident memory in KiB (`VmRSS` of /proc/PID/status); 0 if it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One `ps` on a fresh connection to the socket at `sock`, as the calling process: how long the
+/// answer took, or why there was none within `timeout`.
+pub fn ps_once(sock: &Path, timeout: Duration) -> Result<Duration, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let started = Instant::now();
+    let mut s =
+        std::os::unix::net::UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| format!("timeout: {e}"))?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| format!("timeout: {e}"))?;
+    s.write_all(b"{\"v\":1,\"req\":{\"type\":\"ps\"}}\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .map_err(|e| format!("no answer within {timeout:?} ({e})"))?;
+    let took = started.elapsed();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).map_err(|e| format!("answer {line:?}: {e}"))?;
+    if v["type"] != "runs" {
+        return Err(format!("ps answered {line}"));
+    }
+    Ok(took)
+}
