@@ -7,8 +7,9 @@
 //! `filesystem.hide`, and a path that is not absolute and normalised is never allowed by
 //! default.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::event::ENETUNREACH;
 use crate::event::{Decision, Event, OpenAccess, SockAddr, Verdict, EACCES, ECONNREFUSED};
@@ -75,19 +76,20 @@ fn by_rule(rule: &Rule) -> Decision {
     }
 }
 
-/// A v4-mapped IPv6 address reaches the IPv4 host: match it as IPv4.
-pub(crate) fn canonical(event: &Event) -> Event {
+/// A v4-mapped IPv6 address reaches the IPv4 host: match it as IPv4. Every other event is
+/// borrowed as it is (`decide` runs for every event: no copy of paths and argv).
+pub(crate) fn canonical(event: &Event) -> Cow<'_, Event> {
     match event {
         Event::Connect {
             addr: SockAddr::Inet(sa),
-        } => {
+        } if sa.ip().to_canonical() != sa.ip() => {
             let mut sa = *sa;
             sa.set_ip(sa.ip().to_canonical());
-            Event::Connect {
+            Cow::Owned(Event::Connect {
                 addr: SockAddr::Inet(sa),
-            }
+            })
         }
-        other => other.clone(),
+        other => Cow::Borrowed(other),
     }
 }
 
@@ -181,10 +183,6 @@ fn open_default(policy: &Policy, path: &Path, access: OpenAccess) -> Decision {
         return deny(EACCES, not_normal(path));
     }
     let fs = &policy.filesystem;
-    let mut rw: Vec<PathBuf> = IMPLICIT_RW.iter().map(PathBuf::from).collect();
-    if fs.tmp == TmpMode::Private {
-        rw.extend(IMPLICIT_TMP.iter().map(PathBuf::from));
-    }
     if let Some(g) = under(path, &fs.write) {
         return allow(format!("inside the write grant {}", g.display()));
     }
@@ -203,15 +201,18 @@ fn open_default(policy: &Policy, path: &Path, access: OpenAccess) -> Decision {
         }
         return allow(format!("inside the {kind} grant {}", g.display()));
     }
-    if let Some(g) = under(path, &rw) {
+    let tmp: &[&str] = match fs.tmp {
+        TmpMode::Private => &IMPLICIT_TMP,
+        TmpMode::None => &[],
+    };
+    if let Some(g) = under(path, &IMPLICIT_RW).or_else(|| under(path, tmp)) {
         return allow(format!("inside the implicit grant {}", g.display()));
     }
     if access == OpenAccess::Write {
         return deny(EACCES, "outside the policy's write grants".to_string());
     }
-    let ro_trees: Vec<PathBuf> = IMPLICIT_RO_TREES.iter().map(PathBuf::from).collect();
     let implicit_dir = IMPLICIT_RO_DIRS.iter().find(|d| path == Path::new(d));
-    if let Some(g) = under(path, &ro_trees).or(implicit_dir.map(Path::new)) {
+    if let Some(g) = under(path, &IMPLICIT_RO_TREES).or(implicit_dir.map(Path::new)) {
         return allow(format!(
             "inside the implicit read-only grant {}",
             g.display()
@@ -255,11 +256,11 @@ fn is_loopback(ip: IpAddr) -> bool {
 }
 
 /// The first of `grants` that `path` is at or below (whole components).
-fn under<'g>(path: &Path, grants: &'g [PathBuf]) -> Option<&'g Path> {
+fn under<'g, G: AsRef<Path>>(path: &Path, grants: &'g [G]) -> Option<&'g Path> {
     grants
         .iter()
+        .map(AsRef::as_ref)
         .find(|g| path.starts_with(g))
-        .map(PathBuf::as_path)
 }
 
 /// Absolute, without `.` or `..`: the only paths the defaults can judge.

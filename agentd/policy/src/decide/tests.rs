@@ -315,3 +315,26 @@ fn decide_allow_rule_never_unhides_but_ask_still_asks() {
     p.rules = vec![rule("trip", open_m("**/.env", None), Action::Pause, 0)];
     assert_eq!(decide(&p, &read("/w/.env")).verdict, Verdict::Pause);
 }
+
+#[test]
+fn canonical_borrows_all_but_v4_mapped_connects() {
+    use std::borrow::Cow;
+
+    for e in [
+        read("/w/a"),
+        exec("/usr/bin/git", "git push"),
+        inet("10.1.2.3:5432"),
+        inet("[::1]:80"),
+        unix("/run/x.sock"),
+        abstract_("dbus"),
+    ] {
+        assert!(
+            matches!(canonical(&e), Cow::Borrowed(b) if *b == e),
+            "{e:?}"
+        );
+    }
+    let e = inet("[::ffff:10.1.2.3]:5432");
+    let mapped = canonical(&e);
+    assert!(matches!(mapped, Cow::Owned(_)));
+    assert_eq!(*mapped, inet("10.1.2.3:5432"));
+}
