@@ -219,8 +219,26 @@ fn mask_hidden(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launch
     let mut budget = HIDE_WALK_LIMIT;
     for entry in &spec.view {
         if let ViewEntry::Bind { path, .. } = entry {
+            // Patterns that start walking at the same directory (typically every
+            // `${WORKSPACE}/**/…` one) share one walk: a big workspace is read once.
+            let mut walks: Vec<(PathBuf, Vec<&Glob>)> = Vec::new();
             for g in &globs {
-                collect_matches(root, path, g, &mut found, &mut budget)?;
+                let Some(start) = walk_start(path, g) else {
+                    continue;
+                };
+                if g.is_literal() {
+                    if fs::symlink_metadata(root.join(rel(&start))).is_ok() {
+                        found.push(start);
+                    }
+                    continue;
+                }
+                match walks.iter_mut().find(|(s, _)| *s == start) {
+                    Some((_, group)) => group.push(g),
+                    None => walks.push((start, vec![g])),
+                }
+            }
+            for (start, group) in walks {
+                collect_matches(root, start, &group, &mut found, &mut budget)?;
             }
         }
     }
@@ -233,32 +251,36 @@ fn mask_hidden(root_fd: &OwnedFd, root: &Path, spec: &Spec) -> Result<(), Launch
     fs::remove_file(&mask_file).map_err(|e| LaunchError::Mount("remove the mask file".into(), e))
 }
 
-/// Collects the paths under the granted tree `grant` that `glob` matches (or hides below).
+/// Where the walk for `glob` under the granted tree `grant` starts: the deeper of the grant and
+/// the pattern's literal prefix; `None` when the pattern cannot match inside the grant.
+fn walk_start(grant: &Path, glob: &Glob) -> Option<PathBuf> {
+    let prefix = glob.literal_prefix();
+    if prefix.starts_with(grant) {
+        Some(prefix)
+    } else if grant.starts_with(&prefix) {
+        Some(grant.to_path_buf())
+    } else {
+        None
+    }
+}
+
+/// Collects the paths below `start` that one of `globs` matches (a matching directory is
+/// taken whole: it is masked, so nothing below it needs looking at).
 fn collect_matches(
     root: &Path,
-    grant: &Path,
-    glob: &Glob,
+    start: PathBuf,
+    globs: &[&Glob],
     found: &mut Vec<PathBuf>,
     budget: &mut usize,
 ) -> Result<(), LaunchError> {
-    let prefix = glob.literal_prefix();
-    // Walk only where the pattern can match: the deeper of the grant and the pattern's prefix.
-    let start = if prefix.starts_with(grant) {
-        prefix.clone()
-    } else if grant.starts_with(&prefix) {
-        grant.to_path_buf()
-    } else {
-        return Ok(());
+    let matches = |p: &Path| globs.iter().any(|g| g.matches(p));
+    let too_large = || {
+        let names: Vec<&str> = globs.iter().map(|g| g.as_str()).collect();
+        LaunchError::HideWalkTooLarge(HIDE_WALK_LIMIT, names.join("`, `"))
     };
-    if glob.is_literal() {
-        if fs::symlink_metadata(root.join(rel(&start))).is_ok() {
-            found.push(start);
-        }
-        return Ok(());
-    }
     let mut stack = vec![start];
     while let Some(dir) = stack.pop() {
-        if glob.matches(&dir) {
+        if matches(&dir) {
             found.push(dir);
             continue;
         }
@@ -266,14 +288,11 @@ fn collect_matches(
             continue;
         };
         for e in entries.flatten() {
-            *budget = budget.checked_sub(1).ok_or(LaunchError::HideWalkTooLarge(
-                HIDE_WALK_LIMIT,
-                glob.as_str().to_string(),
-            ))?;
+            *budget = budget.checked_sub(1).ok_or_else(too_large)?;
             let path = dir.join(e.file_name());
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(path),
-                Ok(_) if glob.matches(&path) => found.push(path),
+                Ok(_) if matches(&path) => found.push(path),
                 _ => {}
             }
         }
