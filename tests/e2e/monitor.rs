@@ -961,3 +961,95 @@ fn monitor_listen_is_refused_on_the_host_network_only() {
         );
     }
 }
+
+/// Opens the monitor carries out itself must mean what the kernel's would: a FIFO's open
+/// waits for its other end (which is another call of the same run: the monitor must not wait
+/// with it), `name/` needs a directory, and a symlink made during the run is judged by the
+/// file it reaches, whatever its own name (those present at launch under a hidden name are
+/// masked themselves).
+#[test]
+fn monitor_emulated_opens_keep_their_meaning() {
+    require!(sandbox);
+    let (d, c) = start();
+    write_file(&c, "plain.txt", "plain-text\n");
+    let script = "mkfifo p1 p2; \
+                  (echo writer-first > p1 &); timeout 10 cat p1; echo rc1=$?; \
+                  (timeout 10 cat p2 &); sleep 0.3; echo reader-first > p2; wait; \
+                  cat plain.txt/ 2>&1; echo rc2=$?; \
+                  ln -s .env innocent.txt; cat innocent.txt 2>&1; echo rc3=$?; \
+                  ln -s plain.txt late.env; cat late.env; echo rc4=$?; \
+                  rm -f p1 p2 innocent.txt late.env";
+    let unconfined = c.unconfined_sh(script);
+    check(
+        &d,
+        &unconfined,
+        unconfined.stdout.contains("writer-first") && unconfined.stdout.contains("rc3=0"),
+        "unconfined: both FIFO orders work and the symlinks are readable",
+    );
+    let out = c.sh(script);
+    for want in [
+        "writer-first",
+        "rc1=0",
+        "reader-first",
+        "Not a directory",
+        "rc2=1",
+        "Permission denied",
+        "rc3=1",
+        "plain-text",
+        "rc4=0",
+    ] {
+        check(
+            &d,
+            &out,
+            out.stdout.contains(want),
+            &format!(
+                "confined output holds {want:?} (FIFOs both ways, `plain.txt/` \
+                      is ENOTDIR, a symlink to .env is refused, a .env-named symlink to a \
+                      plain file is not)"
+            ),
+        );
+    }
+    check(
+        &d,
+        &out,
+        !out.stdout.contains("AGENTD-E2E"),
+        "the hidden .env never shows",
+    );
+}
+
+/// `/dev/tty` opened by the monitor would be the daemon's terminal (it has none: ENXIO); it
+/// must be the run's own terminal, and a run without one still gets ENXIO.
+#[test]
+fn monitor_dev_tty_is_the_runs_terminal() {
+    require!(sandbox);
+    let (d, c) = start();
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: script(1) (util-linux) is not installed: no way to give agentctl a pty");
+        return;
+    }
+    let inner = format!(
+        "{} --socket {} run -- sh -c 'echo via-dev-tty > /dev/tty; echo rc=$?'",
+        agentd_tests::bins::agentctl().display(),
+        d.socket().display()
+    );
+    let mut cmd = c.command("script");
+    cmd.args(["-qec", &inner, "/dev/null"]);
+    let out = agentd_tests::command::run(cmd, b"", agentd_tests::command::TIMEOUT);
+    check(
+        &d,
+        &out,
+        out.stdout.contains("via-dev-tty") && out.stdout.contains("rc=0"),
+        "in a pty run, /dev/tty is the run's terminal",
+    );
+    let out = c.sh("echo x > /dev/tty; echo rc=$?");
+    check(
+        &d,
+        &out,
+        out.stdout.contains("rc=2") && out.stderr.contains("No such device or address"),
+        "without a terminal, /dev/tty fails with ENXIO as the kernel's would",
+    );
+}

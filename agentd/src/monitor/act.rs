@@ -15,8 +15,9 @@ use super::{Monitor, Outcome};
 use crate::sys::seccomp_notify::{self, Notif, Reply};
 use crate::sys::{mount_api, pidfd};
 
-/// Blocking connects to other hosts waiting on worker threads, per run.
-pub const MAX_CONNECT_WORKERS: usize = 64;
+/// Calls that may wait long (a connect to another host, a FIFO's open) in flight on worker
+/// threads, per run.
+pub const MAX_WORKERS: usize = 64;
 
 pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
     let tid = i32::try_from(n.pid).unwrap_or(0);
@@ -68,6 +69,10 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             };
             match decision.verdict {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
+                // A FIFO's open waits for the other end, which may be this run's next call.
+                Verdict::Allow if open.waits() => {
+                    on_worker(m, n.id, move |l, id| open.perform(l, id))
+                }
                 Verdict::Allow => Outcome::Reply(open.perform(m.listener.as_fd(), n.id)),
                 Verdict::Ask | Verdict::Pause => hold(
                     m,
@@ -78,6 +83,18 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                     Box::new(move |l, id| open.perform(l, id)),
                 ),
             }
+        }
+        Decoded::Opened {
+            event,
+            decision,
+            fd,
+            cloexec,
+        } => {
+            m.record(tid, &event, &decision, "policy");
+            Outcome::Reply(match fd {
+                None => Reply::Continue,
+                Some(fd) => install(m.listener.as_fd(), n.id, &fd, cloexec),
+            })
         }
         Decoded::Exec { event } => {
             let decision = decide(&m.ctx.policy.get(), &event);
@@ -108,34 +125,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             };
             match decision.verdict {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
-                // A blocking connect to another host can take the TCP timeout: it runs on a
-                // worker so the run's other calls are not held up behind it. At most
-                // MAX_CONNECT_WORKERS per run: beyond that the connect is done inline, which
-                // slows only this run, never grows the daemon.
-                Verdict::Allow
-                    if emulate
-                        && !addr.ip().is_loopback()
-                        && m.connect_workers.load(Ordering::SeqCst) < MAX_CONNECT_WORKERS =>
-                {
-                    let listener = m.listener.clone();
-                    let workers = m.connect_workers.clone();
-                    let id = n.id;
-                    workers.fetch_add(1, Ordering::SeqCst);
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("connect".into())
-                            .spawn(move || {
-                                let reply = connect_for(tid, sockfd, addr);
-                                let _ = seccomp_notify::send(listener.as_fd(), id, reply);
-                                workers.fetch_sub(1, Ordering::SeqCst);
-                            });
-                    match spawned {
-                        Ok(_) => Outcome::Held,
-                        Err(_) => {
-                            m.connect_workers.fetch_sub(1, Ordering::SeqCst);
-                            Outcome::Reply(connect(m.listener.as_fd(), n.id))
-                        }
-                    }
+                // A blocking connect to another host can take the TCP timeout.
+                Verdict::Allow if emulate && !addr.ip().is_loopback() => {
+                    on_worker(m, n.id, connect)
                 }
                 Verdict::Allow => Outcome::Reply(connect(m.listener.as_fd(), n.id)),
                 Verdict::Ask | Verdict::Pause => {
@@ -230,6 +222,40 @@ fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
     }
 }
 
+/// Carries out a call that may wait long on a worker thread, so the run's other calls are not
+/// held up behind it. At most [`MAX_WORKERS`] per run: beyond that the call is carried out
+/// inline, which slows only this run and never grows the daemon.
+/// The call runs with the worker's credentials: workers inherit the monitor thread's
+/// filesystem identity (the run's user), since it is per thread and copied at spawn.
+fn on_worker(
+    m: &mut Monitor,
+    id: u64,
+    call: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> Reply + Send + 'static,
+) -> Outcome {
+    if m.workers.fetch_add(1, Ordering::SeqCst) >= MAX_WORKERS {
+        m.workers.fetch_sub(1, Ordering::SeqCst);
+        return Outcome::Reply(call(m.listener.as_fd(), id));
+    }
+    let listener = m.listener.clone();
+    let workers = m.workers.clone();
+    let spawned = std::thread::Builder::new()
+        .name("monitor-worker".into())
+        .spawn(move || {
+            let reply = call(listener.as_fd(), id);
+            let _ = seccomp_notify::send(listener.as_fd(), id, reply);
+            workers.fetch_sub(1, Ordering::SeqCst);
+        });
+    match spawned {
+        Ok(_) => Outcome::Held,
+        // No thread to be had (the daemon is at its limits): the call fails, as a kernel out of
+        // resources would fail it.
+        Err(_) => {
+            m.workers.fetch_sub(1, Ordering::SeqCst);
+            Outcome::Reply(Reply::Error(libc::EAGAIN))
+        }
+    }
+}
+
 /// Exec and Unix-socket calls: the walls hold, so allow = continue.
 fn simple(m: &mut Monitor, n: &Notif, tid: i32, event: Event, decision: Decision) -> Outcome {
     match decision.verdict {
@@ -311,6 +337,16 @@ struct Opening {
 }
 
 impl Opening {
+    /// Whether carrying out the open may wait for someone else: an emulated blocking open of
+    /// a FIFO waits for the other end.
+    fn waits(&self) -> bool {
+        self.emulate
+            && self.create.is_none()
+            && self.flags & (libc::O_NONBLOCK | libc::O_PATH) == 0
+            && nix::sys::stat::fstat(&self.target)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+    }
+
     fn perform(self, listener: std::os::fd::BorrowedFd<'_>, id: u64) -> Reply {
         if !self.emulate {
             return Reply::Continue;
@@ -322,8 +358,9 @@ impl Opening {
             }
             None if self.flags & libc::O_PATH != 0 => self.target.try_clone(),
             None => {
-                let keep = self.flags
-                    & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NOCTTY);
+                // O_NOCTTY always: a terminal opened here must never become the daemon's.
+                let keep = (self.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW))
+                    | libc::O_NOCTTY;
                 mount_api::reopen(self.target.as_fd(), keep)
             }
         };
@@ -331,14 +368,19 @@ impl Opening {
             Ok(fd) => fd,
             Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EACCES)),
         };
-        // Install and answer in one step: atomic (an interrupted agent is never left with a
-        // stray descriptor) and, measured here, faster than ADDFD then SEND (61 vs 72 µs per
-        // emulated open+close; see docs/performance.md).
-        let cloexec = self.flags & libc::O_CLOEXEC != 0;
-        match seccomp_notify::add_fd_and_reply(listener, id, fd.as_fd(), cloexec) {
-            Ok(_) => Reply::Sent,
-            Err(e) => Reply::Error(e.raw_os_error().unwrap_or(libc::EMFILE)),
-        }
+        install(listener, id, &fd, self.flags & libc::O_CLOEXEC != 0)
+    }
+}
+
+/// Installs `fd` in the agent and answers the call with its number.
+fn install(listener: std::os::fd::BorrowedFd<'_>, id: u64, fd: &OwnedFd, cloexec: bool) -> Reply {
+    // Install and answer in one step: atomic (an interrupted agent is never left with a
+    // stray descriptor) and, measured here, as fast as ADDFD then SEND or faster (24 vs 32 µs
+    // per emulated open+close with the other CPU busy; alike with it idle; see
+    // docs/performance.md).
+    match seccomp_notify::add_fd_and_reply(listener, id, fd.as_fd(), cloexec) {
+        Ok(_) => Reply::Sent,
+        Err(e) => Reply::Error(e.raw_os_error().unwrap_or(libc::EMFILE)),
     }
 }
 

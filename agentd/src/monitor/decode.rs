@@ -7,14 +7,15 @@
 //! monitor judge one file and open another.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use agentd_policy::{Decision, Event, OpenAccess, SockAddr, Verdict};
 
-use super::resolve::{absolute, real_path, resolve_in_view};
+use super::resolve::{self, absolute, real_path, resolve_in_view};
 use super::sockaddr::{msg_addresses, sockaddr};
 use super::Monitor;
-use crate::sys::proc_mem;
 use crate::sys::seccomp_notify::{self, Notif};
+use crate::sys::{mount_api, proc_mem};
 
 const PATH_MAX: usize = 4096;
 const MAX_ARGS: usize = 4096;
@@ -46,6 +47,14 @@ pub(crate) enum Decoded {
         mode: u32,
         /// A decision taken without the policy (re-opening a descriptor the agent holds).
         builtin: Option<Decision>,
+    },
+    /// An open decided on the path as the agent named it and already carried out (the fast
+    /// path, see [`direct`]): `fd` to install, or `None` to continue the call.
+    Opened {
+        event: Event,
+        decision: Decision,
+        fd: Option<OwnedFd>,
+        cloexec: bool,
     },
     Exec {
         event: Event,
@@ -238,6 +247,9 @@ fn open(
         OpenAccess::Read
     };
     let abs = absolute(tid, dirfd, &raw)?;
+    if let Some(opened) = direct(m, &abs, flags, resolve, access) {
+        return Ok(opened);
+    }
     let nofollow = flags & libc::O_NOFOLLOW != 0;
     let (target, own_fd) = match resolve_in_view(m, tid, &abs, nofollow, resolve) {
         Ok(r) => r,
@@ -275,6 +287,13 @@ fn open(
         return Err(DecodeError::Errno(libc::EEXIST));
     }
     let real = real_path(&target)?;
+    // `/dev/tty` means the opener's controlling terminal; opened here it would mean the
+    // daemon's. The policy judges `/dev/tty`; the object opened is the task's terminal.
+    let target = if real == std::path::Path::new("/dev/tty") && resolve::is_dev_tty(&target) {
+        resolve::controlling_tty(tid).map_err(DecodeError::from)?
+    } else {
+        target
+    };
     // Only a path-less object (pipe, socket, anonymous inode) reached through the agent's own
     // descriptor skips the policy: anything with a path is judged by that path.
     let builtin = (own_fd && !real.is_absolute()).then(|| Decision {
@@ -294,6 +313,86 @@ fn open(
         flags,
         mode,
         builtin,
+    })
+}
+
+/// The fast path of an open (most opens take it): when the path the agent named has no `..`
+/// and goes through no symlink, it *is* the object's path, so the policy can decide on the text
+/// first and the file be opened after, in one step that refuses any symlink
+/// ([`mount_api::open_exact`]): a component swapped for a symlink after the decision fails
+/// the open instead of redirecting it. Only an `allow` is carried out here; anything else
+/// (a refusal, a question, a path through a symlink, `..`, the task's own magic links, a file
+/// to create, a FIFO) returns `None` and takes the full path: resolve, judge the real path,
+/// reopen.
+///
+/// The file is opened with the agent's own flags plus `O_NOCTTY` (a terminal never becomes the
+/// daemon's).
+fn direct(
+    m: &Monitor,
+    abs: &std::path::Path,
+    flags: i32,
+    resolve: u64,
+    access: OpenAccess,
+) -> Option<Decoded> {
+    use std::path::Component;
+    if flags & libc::O_CREAT != 0 || resolve::own_magic_link(abs).is_some() {
+        return None;
+    }
+    let mut comps = abs.components();
+    if comps.next() != Some(Component::RootDir)
+        || !comps.clone().all(|c| matches!(c, Component::Normal(_)))
+        || abs.starts_with("/proc/self")
+        || abs.starts_with("/proc/thread-self")
+    {
+        return None;
+    }
+    // Decided on the normalised text (`a//b/./c` is `a/b/c`); opened from the text as given,
+    // so the kernel still applies its own rules (a trailing `/` needs a directory).
+    let path: std::path::PathBuf = abs.components().collect();
+    let event = Event::Open { path, access };
+    let decision = agentd_policy::decide(&m.ctx.policy.get(), &event);
+    if decision.verdict != Verdict::Allow {
+        return None;
+    }
+    let bytes = abs.as_os_str().as_bytes();
+    let start = bytes.iter().position(|&b| b != b'/')?;
+    let rel = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes.get(start..)?));
+    let extra = resolve & (libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS);
+    if !m.emulate_open {
+        // The walls hold whatever the agent rewrites: opening `O_PATH` only proves the path
+        // has no symlink (so the record names the real file); the call itself continues.
+        let o_path = libc::O_PATH | (flags & libc::O_NOFOLLOW);
+        mount_api::open_exact(m.root.as_fd(), rel, o_path, extra).ok()?;
+        return Some(Decoded::Opened {
+            event,
+            decision,
+            fd: None,
+            cloexec: false,
+        });
+    }
+    // Only regular files, directories and character devices (the view's /dev: null, zero,
+    // ptys) are opened here: a FIFO's open waits for its other end, and even a non-blocking
+    // open of one would be seen by that end; those take the full path (a worker opens them).
+    // `/dev/tty` means the opener's terminal, which only the agent itself can open.
+    let st = nix::sys::stat::fstatat(
+        m.root.as_fd(),
+        rel,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .ok()?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFDIR => {}
+        libc::S_IFCHR if st.st_rdev != libc::makedev(5, 0) => {}
+        _ => return None,
+    }
+    // (Should another process swap a FIFO in between, the open below may wait: that stalls
+    // only this run, which the swapper belongs to or shares files with.)
+    let fd = mount_api::open_exact(m.root.as_fd(), rel, flags | libc::O_NOCTTY, extra).ok()?;
+    Some(Decoded::Opened {
+        event,
+        decision,
+        fd: Some(fd),
+        cloexec: flags & libc::O_CLOEXEC != 0,
     })
 }
 

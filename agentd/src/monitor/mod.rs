@@ -80,8 +80,8 @@ pub struct Monitor {
     emulate_connect: bool,
     held: Held,
     comm: HashMap<i32, String>,
-    /// Connect workers in flight (bounded: see `act::MAX_CONNECT_WORKERS`).
-    connect_workers: Arc<std::sync::atomic::AtomicUsize>,
+    /// Worker threads in flight (bounded: see `act::MAX_WORKERS`).
+    workers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How the monitor answers one notification.
@@ -117,7 +117,7 @@ impl Monitor {
             root,
             held,
             comm: HashMap::new(),
-            connect_workers: Arc::default(),
+            workers: Arc::default(),
         })
     }
 

@@ -74,11 +74,15 @@ pub(super) fn resolve_in_view(
         .components()
         .filter(|c| !matches!(c, Component::RootDir))
         .collect();
-    let rel = if rel.as_os_str().is_empty() {
+    let mut rel = if rel.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
         rel
     };
+    // `components()` drops a trailing `/`, which the kernel reads as "must be a directory".
+    if abs.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        rel.push(".");
+    }
     // The agent's own restrictions apply on top of ours.
     let extra =
         resolve & (libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV);
@@ -174,4 +178,47 @@ pub(super) fn real_path(fd: &OwnedFd) -> Result<PathBuf, DecodeError> {
             None => p,
         },
     )
+}
+
+/// Whether `fd` is the `/dev/tty` device (5, 0).
+pub(super) fn is_dev_tty(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd).is_ok_and(|st| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(5, 0)
+    })
+}
+
+/// An `O_PATH` descriptor of the task's controlling terminal, taken from one of the task's own
+/// descriptors (so nothing is reached that the task does not already hold). `ENXIO`, as the
+/// kernel answers, when it has none or holds no descriptor of it.
+pub(super) fn controlling_tty(tid: i32) -> std::io::Result<OwnedFd> {
+    let enxio = || std::io::Error::from_raw_os_error(libc::ENXIO);
+    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat"))?;
+    // After the command name (which may hold anything): state ppid pgrp session tty_nr …
+    let tty_nr: u64 = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(4))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(enxio)?;
+    if tty_nr == 0 {
+        return Err(enxio());
+    }
+    // The kernel's encoding of a dev_t in /proc (new_encode_dev).
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    let want = libc::makedev(
+        u32::try_from(major).map_err(|_| enxio())?,
+        u32::try_from(minor).map_err(|_| enxio())?,
+    );
+    for entry in std::fs::read_dir(format!("/proc/{tid}/fd"))?.flatten() {
+        let link = entry.path();
+        let Ok(fd) = mount_api::open_path_follow(&link, false) else {
+            continue;
+        };
+        let is_it = nix::sys::stat::fstat(&fd)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == want);
+        if is_it {
+            return Ok(fd);
+        }
+    }
+    Err(enxio())
 }

@@ -124,6 +124,20 @@ pub fn open_in_root(
     openat2(root, rel, flags, 0, libc::RESOLVE_IN_ROOT | extra)
 }
 
+/// Opens `rel` inside the root `root` with `flags`, refusing every symlink on the way
+/// (`RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`, plus `extra`): what is opened is exactly the object
+/// the path names textually, so a decision taken on that text holds for the descriptor.
+/// `ELOOP` when the path goes through a symlink.
+pub fn open_exact(root: BorrowedFd<'_>, rel: &Path, flags: i32, extra: u64) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        rel,
+        flags,
+        0,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | extra,
+    )
+}
+
 /// `O_PATH` descriptor of a host path, following symlinks and magic links (`/proc/<tid>/fd/N`)
 /// unless `nofollow` (last component only).
 pub fn open_path_follow(path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
