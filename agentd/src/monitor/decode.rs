@@ -334,29 +334,15 @@ fn direct(
     resolve: u64,
     access: OpenAccess,
 ) -> Option<Decoded> {
-    use std::path::Component;
-    if flags & libc::O_CREAT != 0 || resolve::own_magic_link(abs).is_some() {
+    if flags & libc::O_CREAT != 0 {
         return None;
     }
-    let mut comps = abs.components();
-    if comps.next() != Some(Component::RootDir)
-        || !comps.clone().all(|c| matches!(c, Component::Normal(_)))
-        || abs.starts_with("/proc/self")
-        || abs.starts_with("/proc/thread-self")
-    {
-        return None;
-    }
-    // Decided on the normalised text (`a//b/./c` is `a/b/c`); opened from the text as given,
-    // so the kernel still applies its own rules (a trailing `/` needs a directory).
-    let path: std::path::PathBuf = abs.components().collect();
+    let (path, rel) = plain(abs)?;
     let event = Event::Open { path, access };
     let decision = agentd_policy::decide(&m.ctx.policy.get(), &event);
     if decision.verdict != Verdict::Allow {
         return None;
     }
-    let bytes = abs.as_os_str().as_bytes();
-    let start = bytes.iter().position(|&b| b != b'/')?;
-    let rel = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes.get(start..)?));
     let extra = resolve & (libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS);
     if !m.emulate_open {
         // The walls hold whatever the agent rewrites: opening `O_PATH` only proves the path
@@ -396,6 +382,27 @@ fn direct(
     })
 }
 
+/// A path the fast path may take (absolute, no `..`, not through the task's own magic links
+/// or `/proc/self`): its normalised form (`a//b/./c` is `a/b/c`), which is what is judged, and
+/// the text to open from the run's root as given, so the kernel still applies its own rules
+/// (a trailing `/` needs a directory).
+fn plain(abs: &std::path::Path) -> Option<(std::path::PathBuf, &std::path::Path)> {
+    use std::path::Component;
+    let mut comps = abs.components();
+    if comps.next() != Some(Component::RootDir)
+        || !comps.all(|c| matches!(c, Component::Normal(_)))
+        || resolve::own_magic_link(abs).is_some()
+        || abs.starts_with("/proc/self")
+        || abs.starts_with("/proc/thread-self")
+    {
+        return None;
+    }
+    let bytes = abs.as_os_str().as_bytes();
+    let start = bytes.iter().position(|&b| b != b'/')?;
+    let rel = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes.get(start..)?));
+    Some((abs.components().collect(), rel))
+}
+
 fn exec(
     m: &mut Monitor,
     n: &Notif,
@@ -412,8 +419,19 @@ fn exec(
             .map_err(|_| DecodeError::Errno(libc::EBADF))?
     } else {
         let abs = absolute(tid, dirfd, &raw)?;
-        let (fd, _) = resolve_in_view(m, tid, &abs, flags & libc::AT_SYMLINK_NOFOLLOW != 0, 0)?;
-        real_path(&fd)?
+        let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
+        // A path through no symlink names itself (see `direct`); else, the path its
+        // descriptor names.
+        let o_path = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+        let exact = plain(&abs)
+            .filter(|(_, rel)| mount_api::open_exact(m.root.as_fd(), rel, o_path, 0).is_ok());
+        match exact {
+            Some((path, _)) => path,
+            None => {
+                let (fd, _) = resolve_in_view(m, tid, &abs, nofollow, 0)?;
+                real_path(&fd)?
+            }
+        }
     };
     Ok(Decoded::Exec {
         event: Event::Exec { path, argv },
@@ -426,22 +444,34 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
     if argv_ptr == 0 {
         return Ok(argv);
     }
-    for i in 0..MAX_ARGS as u64 {
-        let mut p = [0u8; 8];
-        let at = argv_ptr
-            .checked_add(i * 8)
+    // The pointer array is read in runs of up to 64 pointers (never across a page: the next
+    // one may be unmapped), the strings one by one; `ID_VALID` once all is copied.
+    let mut ptrs = [0u8; 512];
+    let mut at = argv_ptr;
+    'array: while argv.len() < MAX_ARGS {
+        let to_page_end = 4096 - (at % 4096) as usize;
+        let want = to_page_end.min(ptrs.len());
+        let got = proc_mem::read(tid, at, &mut ptrs[..want])
+            .map_err(|_| DecodeError::Errno(libc::EFAULT))?;
+        if got < 8 {
+            return Err(DecodeError::Errno(libc::EFAULT));
+        }
+        for word in ptrs[..got - got % 8].chunks_exact(8) {
+            let ptr = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
+            if ptr == 0 || argv.len() >= MAX_ARGS {
+                break 'array;
+            }
+            let arg =
+                proc_mem::read_cstr(tid, ptr, MAX_ARGV_BYTES - total.min(MAX_ARGV_BYTES - 1))?;
+            total += arg.len() + 1;
+            argv.push(String::from_utf8_lossy(&arg).into_owned());
+            if total >= MAX_ARGV_BYTES {
+                break 'array;
+            }
+        }
+        at = at
+            .checked_add((got - got % 8) as u64)
             .ok_or(DecodeError::Errno(libc::EFAULT))?;
-        read_exact(m, n, tid, at, &mut p)?;
-        let ptr = u64::from_ne_bytes(p);
-        if ptr == 0 {
-            break;
-        }
-        let arg = proc_mem::read_cstr(tid, ptr, MAX_ARGV_BYTES - total.min(MAX_ARGV_BYTES - 1))?;
-        total += arg.len() + 1;
-        argv.push(String::from_utf8_lossy(&arg).into_owned());
-        if total >= MAX_ARGV_BYTES {
-            break;
-        }
     }
     valid(m, n)?;
     Ok(argv)
