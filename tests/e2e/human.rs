@@ -811,3 +811,40 @@ fn human_a_burst_of_asks_neither_grows_agentd_nor_delays_another_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A `pause` rule holds the call *and* freezes the whole run until a human answers: a
+/// background writer of the run stops writing; `approve` lets the call through and thaws it.
+#[test]
+fn human_pause_rule_freezes_the_run_until_answered() {
+    require!(sandbox);
+    let (d, c) = start();
+    let rule = "\n[[rule]]\nid = \"hold-date\"\non = \"exec\"\npath = \"/usr/bin/date\"\n\
+                action = \"pause\"\nreason = \"e2e pause rule\"\n";
+    let p = policy(&d, "pause-rule", rule);
+    let ticks = c.workspace.join("ticks");
+    let script = "(while :; do echo t >> ticks; sleep 0.05; done) & \
+                  sleep 0.3; date >/dev/null; echo pause-rule-done; kill $!";
+    let mut bg = spawn_run(&d, &c, &p, &["sh", "-c", script, "pause-rule-marker"]);
+    let req = wait_pending(&d, &c, "the paused exec of date", |r| {
+        r["rule"].as_str() == Some("hold-date")
+    });
+    let run = run_with(&d, &c, "pause-rule-marker");
+    ensure(
+        &d,
+        run["state"].as_str() == Some("paused"),
+        &format!("the run is paused while the call waits: {run}"),
+    );
+    let before = file_len(&ticks);
+    std::thread::sleep(Duration::from_millis(400));
+    ensure(
+        &d,
+        file_len(&ticks) == before,
+        "the frozen run's background writer wrote nothing",
+    );
+    let id = req["id"].as_str().unwrap_or_default().to_string();
+    let out = c.agentctl(&["approve", &id]);
+    check_code(&d, &out, 0, "approve the paused call");
+    wait_line(&d, &mut bg, "pause-rule-done", Duration::from_secs(10));
+    let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
+    ensure(&d, status.success(), "the run ends normally once approved");
+}

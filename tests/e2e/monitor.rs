@@ -1053,3 +1053,33 @@ fn monitor_dev_tty_is_the_runs_terminal() {
         "without a terminal, /dev/tty fails with ENXIO as the kernel's would",
     );
 }
+
+/// A file the monitor opens for the agent keeps the opener's credentials, and procfs checks
+/// them: the monitor must hold no capability that changes what a file shows. Here
+/// `/proc/self/pagemap`, which shows physical frame numbers only to CAP_SYS_ADMIN openers.
+#[test]
+fn monitor_opens_carry_no_daemon_capability() {
+    require!(sandbox);
+    let (d, c) = start();
+    let script = "import ctypes\n\
+                  buf = ctypes.create_string_buffer(4096); buf[0] = b'x'\n\
+                  page = ctypes.addressof(buf) // 4096\n\
+                  with open('/proc/self/pagemap', 'rb') as f:\n    \
+                  f.seek(page * 8); e = int.from_bytes(f.read(8), 'little')\n\
+                  print('present', (e >> 63) & 1, 'pfn', 'nonzero' if e & ((1 << 55) - 1) else 'zero')\n";
+    let root = Caller::root(&d);
+    let live = root.unconfined(&["/usr/bin/python3", "-c", script]);
+    check(
+        &d,
+        &live,
+        live.stdout.contains("present 1 pfn nonzero"),
+        "unconfined as root, pagemap shows the physical frame (the probe works)",
+    );
+    let out = c.run(&["/usr/bin/python3", "-c", script]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains("present 1 pfn zero"),
+        "confined, the frame number stays hidden",
+    );
+}

@@ -57,7 +57,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             builtin,
         } => {
             let decision = builtin.unwrap_or_else(|| decide(&m.ctx.policy.get(), &event));
-            m.record(tid, &event, &decision, "policy");
+            if !m.record(tid, &event, &decision, "policy") {
+                return Outcome::Reply(Reply::Error(libc::EIO));
+            }
             let emulate = m.emulate_open || create.is_some();
             let open = Opening {
                 target,
@@ -90,7 +92,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             fd,
             cloexec,
         } => {
-            m.record(tid, &event, &decision, "policy");
+            if !m.record(tid, &event, &decision, "policy") {
+                return Outcome::Reply(Reply::Error(libc::EIO));
+            }
             Outcome::Reply(match fd {
                 None => Reply::Continue,
                 Some(fd) => install(m.listener.as_fd(), n.id, &fd, cloexec),
@@ -98,7 +102,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
         }
         Decoded::Exec { event } => {
             let decision = decide(&m.ctx.policy.get(), &event);
-            m.record(tid, &event, &decision, "policy");
+            if !m.record(tid, &event, &decision, "policy") {
+                return Outcome::Reply(Reply::Error(libc::EIO));
+            }
             // exec cannot be emulated: the wall is Landlock EXECUTE and `noexec` mounts, which
             // check the file really executed; the monitor judges and records.
             simple(m, n, tid, event, decision)
@@ -109,7 +115,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             emulate,
         } => {
             let decision = decide(&m.ctx.policy.get(), &event);
-            m.record(tid, &event, &decision, "policy");
+            if !m.record(tid, &event, &decision, "policy") {
+                return Outcome::Reply(Reply::Error(libc::EIO));
+            }
             let Event::Connect {
                 addr: agentd_policy::SockAddr::Inet(addr),
             } = event.clone()
@@ -162,7 +170,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 } else {
                     decided
                 };
-                m.record(tid, &event, &decision, "policy");
+                if !m.record(tid, &event, &decision, "policy") {
+                    return Outcome::Reply(Reply::Error(libc::EIO));
+                }
                 if let (Verdict::Deny { errno }, Reply::Continue) = (decision.verdict, reply) {
                     reply = Reply::Error(errno);
                 }
@@ -209,7 +219,9 @@ fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
                 reason: "an IP socket may not listen on the host network (network = \"filtered\")"
                     .into(),
             };
-            m.record(tid, &event, &decision, "policy");
+            if !m.record(tid, &event, &decision, "policy") {
+                return Outcome::Reply(Reply::Error(libc::EIO));
+            }
             return Outcome::Reply(Reply::Error(libc::EACCES));
         }
     }
@@ -290,7 +302,9 @@ fn hold(
                 g.by, decision.reason
             ),
         };
-        m.record(tid, &event, &allowed, &format!("uid:{}", g.by));
+        if !m.record(tid, &event, &allowed, &format!("uid:{}", g.by)) {
+            return Outcome::Reply(Reply::Error(libc::EIO));
+        }
         return Outcome::Reply(on_allow(m.listener.as_fd(), n.id));
     }
     let pause = decision.verdict == Verdict::Pause;

@@ -139,8 +139,18 @@ fn wait_and_answer(
         deadline_ms: now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let (req_id, deadline_ms, rx) = approvals.submit(request);
-    if p.pause && run.pause().unwrap_or(false) {
-        approvals.publish(event("paused", run));
+    if p.pause {
+        match as_root(who, || run.pause()) {
+            Some(Ok(true)) => approvals.publish(event("paused", run)),
+            Some(Ok(false)) => {}
+            Some(Err(e)) => {
+                tracing::error!(run = %run.id, error = %e, "pause rule: cannot freeze the run")
+            }
+            None => {
+                let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
+                return;
+            }
+        }
     }
     let wait = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
     let answer = match rx.recv_timeout(wait) {
@@ -204,9 +214,19 @@ fn wait_and_answer(
     if reply != Reply::Sent {
         let _ = seccomp_notify::send(listener, p.id, reply);
     }
-    if p.pause && run.resume(false).unwrap_or(false) {
+    if p.pause && as_root(who, || run.resume(false)).is_some_and(|r| r.unwrap_or(false)) {
         approvals.publish(event("resumed", run));
     }
+}
+
+/// Runs `f` with root's filesystem identity (the run's cgroup files are root's), then takes
+/// the run's again. `None` if that fails: the thread must then answer nothing but a refusal.
+fn as_root<T>(who: &EntryCtx, f: impl FnOnce() -> T) -> Option<T> {
+    creds::restore_root_fs_identity().ok()?;
+    let out = f();
+    creds::assume_fs_identity(who.uid, who.gid, &who.groups)
+        .ok()
+        .map(|()| out)
 }
 
 fn verdict(v: Verdict, asked: &Decision, reason: String) -> Decision {

@@ -80,6 +80,8 @@ pub struct Monitor {
     emulate_connect: bool,
     held: Held,
     comm: HashMap<i32, String>,
+    /// The audit log stopped taking records: the monitor stops (fail closed).
+    unrecorded: bool,
     /// Worker threads in flight (bounded: see `act::MAX_WORKERS`).
     workers: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -118,6 +120,7 @@ impl Monitor {
             held,
             comm: HashMap::new(),
             workers: Arc::default(),
+            unrecorded: false,
         })
     }
 
@@ -134,6 +137,25 @@ impl Monitor {
         // identity for good (it serves this run only).
         if let Err(e) = creds::assume_fs_identity(self.ctx.uid, self.ctx.gid, &self.ctx.groups) {
             tracing::error!(run = %self.ctx.run_id, error = %e, "monitor cannot take the run's identity; killing the run");
+            let _ = self.ctx.cgroup.kill();
+            return false;
+        }
+        // What this thread opens, the agent gets, and a file keeps its opener's credentials
+        // (procfs checks them: /proc/<pid>/pagemap opened with CAP_SYS_ADMIN shows physical
+        // addresses). So beyond the run's filesystem identity, this thread (and the held and
+        // worker threads it starts) keeps only CAP_SYS_PTRACE effective (reading the agent's
+        // memory and taking its sockets need it, since its real uid stays 0) and
+        // CAP_SETUID/CAP_SETGID (a held `pause` call switches to root's filesystem identity to
+        // freeze the run, then back).
+        let keep: caps::CapsHashSet = [
+            caps::Capability::CAP_SYS_PTRACE,
+            caps::Capability::CAP_SETUID,
+            caps::Capability::CAP_SETGID,
+        ]
+        .into_iter()
+        .collect();
+        if let Err(e) = caps::set(None, caps::CapSet::Effective, &keep) {
+            tracing::error!(run = %self.ctx.run_id, error = %e, "monitor cannot drop its capabilities; killing the run");
             let _ = self.ctx.cgroup.kill();
             return false;
         }
@@ -159,6 +181,11 @@ impl Monitor {
                 }
             }
             let outcome = self.handle(&notif);
+            if self.unrecorded {
+                let _ =
+                    seccomp_notify::send(self.listener.as_fd(), notif.id, Reply::Error(libc::EIO));
+                break false;
+            }
             if let Outcome::Reply(reply) = outcome {
                 if let Err(e) = seccomp_notify::send(self.listener.as_fd(), notif.id, reply) {
                     tracing::debug!(run = %self.ctx.run_id, error = %e, "reply failed");
@@ -202,7 +229,8 @@ impl Monitor {
 
     /// Records a decision. A writer that stopped means the record cannot be kept: the run is
     /// killed rather than allowed to act unrecorded.
-    fn record(&mut self, tid: i32, event: &Event, decision: &Decision, by: &str) {
+    /// Returns `false` when the record could not be kept: the call must then not go ahead.
+    fn record(&mut self, tid: i32, event: &Event, decision: &Decision, by: &str) -> bool {
         let refresh = matches!(event, Event::Exec { .. });
         let comm = self.comm(tid, refresh);
         let who = RunContextLite {
@@ -210,10 +238,13 @@ impl Monitor {
             user: self.ctx.user.clone(),
         };
         let entry = entry_for(&who, tid, comm, event, decision, by);
-        if self.ctx.audit.record(entry).is_err() {
-            tracing::error!(run = %self.ctx.run_id, "audit writer stopped; killing the run");
-            let _ = self.ctx.cgroup.kill();
+        if self.ctx.audit.record(entry).is_err() && !self.unrecorded {
+            // This thread cannot write the run's cgroup (it has the run's filesystem
+            // identity): it stops, and the daemon kills a run whose monitor stopped.
+            tracing::error!(run = %self.ctx.run_id, "audit writer stopped; stopping the monitor");
+            self.unrecorded = true;
         }
+        !self.unrecorded
     }
 }
 
