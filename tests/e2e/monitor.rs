@@ -1083,3 +1083,46 @@ fn monitor_opens_carry_no_daemon_capability() {
         "confined, the frame number stays hidden",
     );
 }
+
+/// A FIFO open waits on a monitor worker; when its task dies first (nobody ever opens the
+/// other end), the worker must not wait for ever: the daemon would keep its thread.
+#[test]
+fn monitor_fifo_workers_of_dead_tasks_end() {
+    require!(sandbox);
+    let (d, c) = start();
+    let workers = || -> usize {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", d.pid())) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "monitor-worker")
+            })
+            .count()
+    };
+    let script = "mkfifo p; pids=; for i in 1 2 3 4 5; do cat p & pids=\"$pids $!\"; done; \
+                  sleep 0.5; echo waiting=$(ls /proc/$pids/fd 2>/dev/null | wc -l); \
+                  kill -9 $pids; wait; rm -f p";
+    let out = c.sh(script);
+    check(
+        &d,
+        &out,
+        out.success(),
+        "five readers waited on the FIFO and were killed",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while workers() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check(
+        &d,
+        &out,
+        workers() == 0,
+        &format!(
+            "the daemon keeps {} FIFO worker threads of dead tasks",
+            workers()
+        ),
+    );
+}

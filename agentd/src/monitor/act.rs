@@ -72,9 +72,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             match decision.verdict {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
                 // A FIFO's open waits for the other end, which may be this run's next call.
-                Verdict::Allow if open.waits() => {
-                    on_worker(m, n.id, move |l, id| open.perform(l, id))
-                }
+                Verdict::Allow if open.waits() => open_fifo(m, n.id, open),
                 Verdict::Allow => Outcome::Reply(open.perform(m.listener.as_fd(), n.id)),
                 Verdict::Ask | Verdict::Pause => hold(
                     m,
@@ -135,7 +133,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
                 // A blocking connect to another host can take the TCP timeout.
                 Verdict::Allow if emulate && !addr.ip().is_loopback() => {
-                    on_worker(m, n.id, connect)
+                    on_worker(m, n.id, connect, None)
                 }
                 Verdict::Allow => Outcome::Reply(connect(m.listener.as_fd(), n.id)),
                 Verdict::Ask | Verdict::Pause => {
@@ -234,19 +232,42 @@ fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
     }
 }
 
+/// A FIFO's open, on a worker watched by the run's [`super::fifo::FifoWatch`]. At the
+/// worker limit it fails (`EAGAIN`): it could wait for ever, and never on the monitor.
+fn open_fifo(m: &mut Monitor, id: u64, open: Opening) -> Outcome {
+    let Ok(fifo) = open.target.try_clone() else {
+        return Outcome::Reply(Reply::Error(libc::EMFILE));
+    };
+    // Watched before the worker starts, so `done` always comes after `watch`.
+    m.fifos.watch(&m.listener, id, fifo, open.flags);
+    let fifos = m.fifos.clone();
+    let call = move |l: std::os::fd::BorrowedFd<'_>, id: u64| {
+        let reply = open.perform(l, id);
+        fifos.done(id);
+        reply
+    };
+    let outcome = on_worker(m, id, call, Some(Reply::Error(libc::EAGAIN)));
+    if !matches!(outcome, Outcome::Held) {
+        m.fifos.done(id);
+    }
+    outcome
+}
+
 /// Carries out a call that may wait long on a worker thread, so the run's other calls are not
-/// held up behind it. At most [`MAX_WORKERS`] per run: beyond that the call is carried out
-/// inline, which slows only this run and never grows the daemon.
+/// held up behind it. At most [`MAX_WORKERS`] per run: beyond that the call gets `at_limit`
+/// or, if that is `None` (a call that ends by itself, like a connect), is carried out inline,
+/// which slows only this run and never grows the daemon.
 /// The call runs with the worker's credentials: workers inherit the monitor thread's
 /// filesystem identity (the run's user), since it is per thread and copied at spawn.
 fn on_worker(
     m: &mut Monitor,
     id: u64,
     call: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> Reply + Send + 'static,
+    at_limit: Option<Reply>,
 ) -> Outcome {
     if m.workers.fetch_add(1, Ordering::SeqCst) >= MAX_WORKERS {
         m.workers.fetch_sub(1, Ordering::SeqCst);
-        return Outcome::Reply(call(m.listener.as_fd(), id));
+        return Outcome::Reply(at_limit.unwrap_or_else(|| call(m.listener.as_fd(), id)));
     }
     let listener = m.listener.clone();
     let workers = m.workers.clone();
@@ -371,6 +392,16 @@ impl Opening {
                 mount_api::create_beneath(self.target.as_fd(), name, self.flags, self.mode & !umask)
             }
             None if self.flags & libc::O_PATH != 0 => self.target.try_clone(),
+            // An unnamed file in the directory `target`: the task's umask applies.
+            None if self.flags & libc::O_TMPFILE == libc::O_TMPFILE => {
+                let umask = umask_of(self.tid).unwrap_or(0o022);
+                mount_api::create_beneath(
+                    self.target.as_fd(),
+                    std::ffi::OsStr::new("."),
+                    self.flags,
+                    self.mode & !umask,
+                )
+            }
             None => {
                 // O_NOCTTY always: a terminal opened here must never become the daemon's.
                 let keep = (self.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW))

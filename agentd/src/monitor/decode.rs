@@ -334,7 +334,8 @@ fn direct(
     resolve: u64,
     access: OpenAccess,
 ) -> Option<Decoded> {
-    if flags & libc::O_CREAT != 0 {
+    // Creates (and O_TMPFILE) need the task's umask: the full path.
+    if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
         return None;
     }
     let (path, rel) = plain(abs)?;
@@ -359,21 +360,40 @@ fn direct(
     // Only regular files, directories and character devices (the view's /dev: null, zero,
     // ptys) are opened here: a FIFO's open waits for its other end, and even a non-blocking
     // open of one would be seen by that end; those take the full path (a worker opens them).
-    // `/dev/tty` means the opener's terminal, which only the agent itself can open.
-    let st = nix::sys::stat::fstatat(
+    // `/dev/tty` means the opener's terminal, which only the agent itself can open. The type
+    // comes from an `O_PATH` descriptor opened like the file itself (inside the view, no
+    // symlink, no side effect on the object).
+    let o_path = mount_api::open_exact(
         m.root.as_fd(),
         rel,
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        libc::O_PATH | libc::O_NOFOLLOW | (flags & libc::O_DIRECTORY),
+        extra,
     )
     .ok()?;
+    let st = nix::sys::stat::fstat(&o_path).ok()?;
     match st.st_mode & libc::S_IFMT {
         libc::S_IFREG | libc::S_IFDIR => {}
         libc::S_IFCHR if st.st_rdev != libc::makedev(5, 0) => {}
         _ => return None,
     }
-    // (Should another process swap a FIFO in between, the open below may wait: that stalls
-    // only this run, which the swapper belongs to or shares files with.)
-    let fd = mount_api::open_exact(m.root.as_fd(), rel, flags | libc::O_NOCTTY, extra).ok()?;
+    let fd = if flags & libc::O_PATH != 0 {
+        o_path
+    } else {
+        // `O_NONBLOCK`: should a FIFO be swapped in meanwhile, the open must not wait (the
+        // monitor would); taken off again unless the agent asked for it.
+        let fd = mount_api::open_exact(
+            m.root.as_fd(),
+            rel,
+            flags | libc::O_NOCTTY | libc::O_NONBLOCK,
+            extra,
+        )
+        .ok()?;
+        if flags & libc::O_NONBLOCK == 0 {
+            let keep = nix::fcntl::OFlag::from_bits_retain(flags);
+            nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(keep)).ok()?;
+        }
+        fd
+    };
     Some(Decoded::Opened {
         event,
         decision,
@@ -449,8 +469,9 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
     let mut ptrs = [0u8; 512];
     let mut at = argv_ptr;
     'array: while argv.len() < MAX_ARGS {
+        // (A pointer straddling a page boundary is read whole: 8 bytes.)
         let to_page_end = 4096 - (at % 4096) as usize;
-        let want = to_page_end.min(ptrs.len());
+        let want = to_page_end.clamp(8, ptrs.len());
         let got = proc_mem::read(tid, at, &mut ptrs[..want])
             .map_err(|_| DecodeError::Errno(libc::EFAULT))?;
         if got < 8 {

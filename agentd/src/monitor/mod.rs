@@ -19,6 +19,7 @@
 
 mod act;
 mod decode;
+mod fifo;
 mod held;
 mod resolve;
 mod sockaddr;
@@ -80,6 +81,8 @@ pub struct Monitor {
     emulate_connect: bool,
     held: Held,
     comm: HashMap<i32, String>,
+    /// FIFO opens waiting on workers, released if their call goes away.
+    fifos: Arc<fifo::FifoWatch>,
     /// The audit log stopped taking records: the monitor stops (fail closed).
     unrecorded: bool,
     /// Worker threads in flight (bounded: see `act::MAX_WORKERS`).
@@ -121,6 +124,7 @@ impl Monitor {
             comm: HashMap::new(),
             workers: Arc::default(),
             unrecorded: false,
+            fifos: Arc::default(),
         })
     }
 

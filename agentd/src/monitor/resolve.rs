@@ -79,8 +79,10 @@ pub(super) fn resolve_in_view(
     } else {
         rel
     };
-    // `components()` drops a trailing `/`, which the kernel reads as "must be a directory".
-    if abs.as_os_str().as_encoded_bytes().ends_with(b"/") {
+    // `components()` drops a trailing `/` or `/.`, which the kernel reads as "must be a
+    // directory".
+    let text = abs.as_os_str().as_encoded_bytes();
+    if text.ends_with(b"/") || text.ends_with(b"/.") {
         rel.push(".");
     }
     // The agent's own restrictions apply on top of ours.
@@ -192,13 +194,22 @@ pub(super) fn is_dev_tty(fd: &OwnedFd) -> bool {
 /// kernel answers, when it has none or holds no descriptor of it.
 pub(super) fn controlling_tty(tid: i32) -> std::io::Result<OwnedFd> {
     let enxio = || std::io::Error::from_raw_os_error(libc::ENXIO);
-    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat"))?;
-    // After the command name (which may hold anything): state ppid pgrp session tty_nr …
-    let tty_nr: u64 = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(4))
+    // Bytes, not text: the command name in it may be anything (non-UTF-8 included).
+    let stat = std::fs::read(format!("/proc/{tid}/stat"))?;
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat.get(i + 1..))
+        .ok_or_else(enxio)?;
+    // After the command name: state ppid pgrp session tty_nr … (tty_nr printed as an int).
+    let tty_nr: i64 = std::str::from_utf8(after)
+        .ok()
+        .and_then(|rest| rest.split_whitespace().nth(4))
         .and_then(|v| v.parse().ok())
         .ok_or_else(enxio)?;
+    let tty_nr = u64::from(u32::from_ne_bytes(
+        i32::try_from(tty_nr).map_err(|_| enxio())?.to_ne_bytes(),
+    ));
     if tty_nr == 0 {
         return Err(enxio());
     }
@@ -209,16 +220,22 @@ pub(super) fn controlling_tty(tid: i32) -> std::io::Result<OwnedFd> {
         u32::try_from(major).map_err(|_| enxio())?,
         u32::try_from(minor).map_err(|_| enxio())?,
     );
-    for entry in std::fs::read_dir(format!("/proc/{tid}/fd"))?.flatten() {
-        let link = entry.path();
-        let Ok(fd) = mount_api::open_path_follow(&link, false) else {
-            continue;
-        };
-        let is_it = nix::sys::stat::fstat(&fd)
-            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == want);
-        if is_it {
-            return Ok(fd);
-        }
+    let holds = |n: &str| -> Option<OwnedFd> {
+        let fd =
+            mount_api::open_path_follow(Path::new(&format!("/proc/{tid}/fd/{n}")), false).ok()?;
+        nix::sys::stat::fstat(&fd)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == want)
+            .then_some(fd)
+    };
+    // The standard descriptors first (where a terminal almost always is), then at most
+    // MAX_TTY_SCAN others: a task with a million descriptors costs the daemon no more.
+    if let Some(fd) = ["0", "1", "2"].into_iter().find_map(holds) {
+        return Ok(fd);
     }
-    Err(enxio())
+    const MAX_TTY_SCAN: usize = 1024;
+    std::fs::read_dir(format!("/proc/{tid}/fd"))?
+        .flatten()
+        .take(MAX_TTY_SCAN)
+        .find_map(|e| e.file_name().to_str().and_then(holds))
+        .ok_or_else(enxio)
 }

@@ -154,6 +154,11 @@ pub fn reopen(fd: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
     open_path_follow_flags(&path, flags)
 }
 
+/// Opens `path` (a host path, magic links followed) with `flags`.
+pub fn reopen_path(path: &str, flags: i32) -> io::Result<OwnedFd> {
+    open_path_follow_flags(Path::new(path), flags)
+}
+
 fn open_path_follow_flags(path: &Path, flags: i32) -> io::Result<OwnedFd> {
     // SAFETY: AT_FDCWD is a valid directory descriptor argument for openat2.
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
