@@ -10,6 +10,7 @@
 #
 # Workloads (built once in a temp dir; see docs/performance.md):
 #   (a) openclose  N open+close, alternating a workspace file and /etc/hostname   (100k)
+#   (a′) the same with the other CPUs kept busy (nice-19 spinners): informational
 #   (b) forkexec   N fork + execve(/bin/true) + waitpid                           (5k)
 #   (c) connect    N socket+connect+close to an in-process 127.0.0.1 listener    (5k)
 #   (d) git        git status + git log + git grep in a generated 20k-file repo
@@ -268,6 +269,17 @@ row "(a) open+close ×$n_open (µs/op)" µs 6
 open_bare=$med_bare; open_agentd=$med_agentd
 open_records=$(newest_audit_records)
 
+# (a′) the same with the other CPUs kept busy by a nice-19 spinner each: on these VMs a
+# wake-up sent to an idle vCPU is slow (tens of µs) and the monitor's ADDFD wake-ups go to it
+# when it is idle; with it busy, the agent and the monitor stay on one CPU. Informational.
+echo "  (a′) open+close ×$n_open, other CPUs busy (nice 19 spinners)"
+spinners=()
+for ((i = 1; i < $(nproc); i++)); do nice -n 19 sh -c 'while :; do :; done' & spinners+=($!); done
+measure openclose_busy op user "$tmp/ws/micro" "$tmp/ws/micro/bin/openclose" "$n_open" "$tmp/ws/micro/file.txt"
+kill "${spinners[@]}" 2>/dev/null; wait "${spinners[@]}" 2>/dev/null || true
+row "(a′) the same, other CPUs busy (µs/op)" µs 6
+busy_bare=$med_bare; busy_agentd=$med_agentd
+
 echo "  (b) fork+exec ×$n_fork"
 measure forkexec op user "$tmp/ws/micro" "$tmp/ws/micro/bin/forkexec" "$n_fork"
 row "(b) fork+exec /bin/true ×$n_fork (µs/op)" µs 1.5
@@ -348,12 +360,13 @@ echo "| workload                                   |          bare |            
 echo "|--------------------------------------------|--------------:|---------------------------:|---------------------------:|-------:|-----|"
 printf '%s\n' "${rows[@]}"
 echo
-awk -v f0="$floor0" -v f2="$floor2" -v f4="$floor4" -v ob="$open_bare" -v oa="$open_agentd" \
+awk -v f0="$floor0" -v f2="$floor2" -v f4="$floor4" -v ob="$open_bare" -v oa="$open_agentd" -v xb="$busy_bare" -v xa="$busy_agentd" \
     -v fb="$fork_bare" -v fa="$fork_agentd" -v cb="$conn_bare" -v ca="$conn_agentd" \
     -v orc="$open_records" -v frc="$fork_records" -v crc="$conn_records" \
     -v no="$n_open" -v nf="$n_fork" -v nc="$n_conn" 'BEGIN {
   printf "notify floor (notify-floor.c, SYNC=1, µs per open+close): bare %.2f, CONTINUE %.2f (+%.2f), ADDFD+SEND %.2f (+%.2f)\n", f0, f2, f2 - f0, f4, f4 - f0
   printf "agentd added µs per mediated open (a):          %6.2f   (floor for an emulated open: +%.2f, for CONTINUE: +%.2f)\n", oa - ob, f4 - f0, f2 - f0
+  printf "agentd added µs per mediated open (a′), other CPUs busy: %6.2f\n", xa - xb
   mpf = frc / nf
   printf "agentd added µs per fork+exec (b):              %6.2f   (%.1f audit records per fork+exec: the exec and the loader'"'"'s opens; %.2f µs per record)\n", fa - fb, mpf, (mpf > 0) ? (fa - fb) / mpf : 0
   printf "agentd added µs per connect (c):                %6.2f   (%.2f audit records per connect)\n", ca - cb, crc / nc
