@@ -11,6 +11,7 @@ mod addr;
 mod emit;
 mod error;
 mod rule;
+pub(crate) use rule::ERRNOS;
 mod value;
 
 use std::collections::BTreeMap;

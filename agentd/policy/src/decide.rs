@@ -52,8 +52,8 @@ pub fn decide(policy: &Policy, event: &Event) -> Decision {
     }
 }
 
-/// Deny beats pause beats ask beats allow.
-fn rank(a: Action) -> u8 {
+/// Deny beats pause beats ask beats allow (`explain` ranks with this too).
+pub(crate) fn rank(a: Action) -> u8 {
     match a {
         Action::Allow => 0,
         Action::Ask => 1,

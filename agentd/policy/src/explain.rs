@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::decide::{canonical, decide};
+use crate::decide::{canonical, decide, rank};
 use crate::event::{Decision, Event, OpenAccess, SockAddr, Verdict};
 use crate::model::{Action, Policy};
 
@@ -105,15 +105,6 @@ fn why(matched: &[Matched], decision: &Decision, event: &Event) -> String {
     out
 }
 
-fn rank(a: Action) -> u8 {
-    match a {
-        Action::Allow => 0,
-        Action::Ask => 1,
-        Action::Pause => 2,
-        Action::Deny => 3,
-    }
-}
-
 /// The action as a policy spells it.
 pub fn action_name(a: Action) -> &'static str {
     match a {
@@ -126,14 +117,10 @@ pub fn action_name(a: Action) -> &'static str {
 
 /// An errno's name, for the errnos a decision can carry.
 pub fn errno_name(errno: i32) -> String {
-    match errno {
-        1 => "EPERM".into(),
-        2 => "ENOENT".into(),
-        13 => "EACCES".into(),
-        101 => "ENETUNREACH".into(),
-        111 => "ECONNREFUSED".into(),
-        n => format!("errno {n}"),
-    }
+    crate::compile::ERRNOS
+        .iter()
+        .find(|(_, e)| *e == errno)
+        .map_or_else(|| format!("errno {errno}"), |(n, _)| (*n).to_string())
 }
 
 /// The verdict as `allow`, `deny (EACCES)`, `ask` or `pause`.
