@@ -61,7 +61,7 @@ enum Flow {
 pub fn run(socket: &Path, args: &Args) -> Result<i32> {
     let tty = isatty(io::stdin()).unwrap_or(false) && isatty(io::stdout()).unwrap_or(false);
     // Before any thread exists, so that every thread has them blocked.
-    let signals = feed::block_signals()?;
+    let signals = super::block_session_signals()?;
     let (tx, rx) = mpsc::channel();
     feed::spawn_signals(signals, tx.clone())?;
     feed::spawn_events(socket.to_path_buf(), tx.clone())?;

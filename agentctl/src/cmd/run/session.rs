@@ -15,7 +15,7 @@ use agentd_proto::{Request, Response};
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::tty;
@@ -27,16 +27,7 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// Blocks SIGINT, SIGTERM, SIGHUP and SIGWINCH in this thread (and threads it spawns later) and
 /// returns a signalfd that reports them. Call before spawning any thread.
 pub fn block_signals() -> Result<SignalFd> {
-    let mut set = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGWINCH,
-    ] {
-        set.add(sig);
-    }
-    set.thread_block().context("cannot block signals")?;
+    let set = crate::cmd::block_session_signals()?;
     SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("cannot create a signalfd")
 }

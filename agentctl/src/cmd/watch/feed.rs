@@ -5,7 +5,7 @@
 //! - the worker, which owns every other request: a `Ps` + `Pending` snapshot once a second (or
 //!   at once when nudged) and the user's answers, one at a time;
 //! - stdin, as raw bytes (tty) or lines (line mode);
-//! - signals, blocked in every thread by [`block_signals`] and taken with `sigwait`, so no
+//! - signals, blocked in every thread by [`crate::cmd::block_session_signals`] and taken with `sigwait`, so no
 //!   handler exists and every exit returns through the terminal guard.
 
 use std::io::{self, BufRead, Read};
@@ -77,22 +77,6 @@ impl Action {
 pub enum Job {
     Refresh,
     Act(Action),
-}
-
-/// Blocks SIGINT, SIGTERM, SIGHUP and SIGWINCH in this thread and every thread spawned after;
-/// call first.
-pub fn block_signals() -> Result<SigSet> {
-    let mut set = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGWINCH,
-    ] {
-        set.add(sig);
-    }
-    set.thread_block().context("cannot block signals")?;
-    Ok(set)
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
