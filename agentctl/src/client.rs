@@ -147,6 +147,20 @@ impl AsFd for Connection {
     }
 }
 
+/// Sends a request whose only good answer is `Ok`: errors read "cannot WHAT: …", any other
+/// answer "unexpected answer from agentd to VERB" (`what` = "VERB object", e.g. "pause run x").
+pub fn request_ok(path: &Path, req: Request, what: &str) -> Result<()> {
+    match request(path, req).with_context(|| format!("cannot {what}"))? {
+        Response::Ok => Ok(()),
+        other => {
+            let verb = what.split_whitespace().next().unwrap_or(what);
+            Err(anyhow!(
+                "unexpected answer from agentd to {verb}: {other:?}"
+            ))
+        }
+    }
+}
+
 /// Sends one request and returns the single response; a daemon error becomes a [`Hinted`].
 pub fn request(path: &Path, req: Request) -> Result<Response> {
     let mut conn = Connection::connect(path)?;

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use agentd_proto::{ApprovalScope, Request, Response};
-use anyhow::{bail, Context, Result};
+use agentd_proto::{ApprovalScope, Request};
+use anyhow::Result;
 
 /// Allow a pending request (see `agentctl pending`)
 #[derive(Debug, clap::Args)]
@@ -46,12 +46,7 @@ pub fn approve(socket: &Path, id: &str, scope: ApprovalScope) -> Result<()> {
         id: id.into(),
         scope,
     };
-    let resp = crate::client::request(socket, req)
-        .with_context(|| format!("cannot approve request {id}"))?;
-    match resp {
-        Response::Ok => Ok(()),
-        other => bail!("unexpected answer from agentd to approve: {other:?}"),
-    }
+    crate::client::request_ok(socket, req, &format!("approve request {id}"))
 }
 
 /// `30s`, `5m`, `1h`, `1h30m`, `90` (seconds) → seconds; zero is refused.

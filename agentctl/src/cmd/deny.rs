@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use agentd_proto::{Request, Response};
-use anyhow::{bail, Context, Result};
+use agentd_proto::Request;
+use anyhow::Result;
 
 /// Refuse a pending request (see `agentctl pending`)
 #[derive(Debug, clap::Args)]
@@ -28,12 +28,7 @@ pub fn deny(socket: &Path, id: &str, errno: Option<i32>) -> Result<()> {
         id: id.into(),
         errno,
     };
-    let resp =
-        crate::client::request(socket, req).with_context(|| format!("cannot deny request {id}"))?;
-    match resp {
-        Response::Ok => Ok(()),
-        other => bail!("unexpected answer from agentd to deny: {other:?}"),
-    }
+    crate::client::request_ok(socket, req, &format!("deny request {id}"))
 }
 
 /// The errno names `--errno` understands.

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use agentd_proto::{Request, Response};
-use anyhow::{bail, Context, Result};
+use agentd_proto::Request;
+use anyhow::Result;
 use nix::sys::signal::Signal;
 
 /// Kill every process of a run at once
@@ -26,12 +26,8 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
         run: args.run.clone(),
         signal: args.signal,
     };
-    let resp = crate::client::request(socket, req)
-        .with_context(|| format!("cannot kill run {}", args.run))?;
-    match resp {
-        Response::Ok => Ok(0),
-        other => bail!("unexpected answer from agentd to kill: {other:?}"),
-    }
+    crate::client::request_ok(socket, req, &format!("kill run {}", args.run))?;
+    Ok(0)
 }
 
 /// The highest signal number Linux has (`SIGRTMAX`).

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use agentd_proto::{Request, Response};
-use anyhow::{bail, Context, Result};
+use agentd_proto::Request;
+use anyhow::Result;
 
 /// Freeze every process of a run at once (resume it with `agentctl resume`)
 #[derive(Debug, clap::Args)]
@@ -21,10 +21,5 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
 /// Sends `pause` for `run`; shared with `watch`.
 pub fn pause(socket: &Path, run: &str) -> Result<()> {
     let req = Request::Pause { run: run.into() };
-    let resp =
-        crate::client::request(socket, req).with_context(|| format!("cannot pause run {run}"))?;
-    match resp {
-        Response::Ok => Ok(()),
-        other => bail!("unexpected answer from agentd to pause: {other:?}"),
-    }
+    crate::client::request_ok(socket, req, &format!("pause run {run}"))
 }

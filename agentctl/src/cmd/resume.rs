@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use agentd_proto::{Request, Response};
-use anyhow::{bail, Context, Result};
+use agentd_proto::Request;
+use anyhow::Result;
 
 /// Thaw a paused run
 #[derive(Debug, clap::Args)]
@@ -20,10 +20,5 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
 /// Sends `resume` for `run`; shared with `watch`.
 pub fn resume(socket: &Path, run: &str) -> Result<()> {
     let req = Request::Resume { run: run.into() };
-    let resp =
-        crate::client::request(socket, req).with_context(|| format!("cannot resume run {run}"))?;
-    match resp {
-        Response::Ok => Ok(()),
-        other => bail!("unexpected answer from agentd to resume: {other:?}"),
-    }
+    crate::client::request_ok(socket, req, &format!("resume run {run}"))
 }
