@@ -15,8 +15,9 @@ use crate::event::ENETUNREACH;
 use crate::event::{Decision, Event, OpenAccess, SockAddr, Verdict, EACCES, ECONNREFUSED};
 use crate::model::{in_net, Action, AddrPattern, Matcher, NetMode, Policy, Rule, TmpMode};
 
-/// Paths every run's view has, readable and writable.
-pub(crate) const IMPLICIT_RW: [&str; 8] = [
+/// Paths every run's view has, readable and writable. The launcher builds its Landlock device
+/// rules from this list too, so the judge and the wall cannot drift apart.
+pub const IMPLICIT_RW: [&str; 8] = [
     "/dev/null",
     "/dev/zero",
     "/dev/full",

@@ -36,17 +36,6 @@ pub struct PlanInput<'a> {
     pub cgroup_procs: Vec<PathBuf>,
 }
 
-/// Device files every run gets, read-write (ioctl included).
-const DEVICES: [&str; 7] = [
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-    "/dev/pts",
-];
-
 pub fn plan(input: PlanInput<'_>) -> Result<Spec, PlanError> {
     if input.argv.is_empty() {
         return Err(PlanError::EmptyArgv);
@@ -143,10 +132,17 @@ fn landlock_rules(
             access: Access::Read,
         },
     ];
-    rules.extend(DEVICES.iter().map(|d| LandlockRule {
-        path: (*d).into(),
-        access: Access::Device,
-    }));
+    // The devices the policy grants every run (agentd_policy::IMPLICIT_RW), read-write with
+    // ioctl. /dev/ptmx is a symlink to pts/ptmx in the view: /dev/pts covers it.
+    rules.extend(
+        agentd_policy::IMPLICIT_RW
+            .iter()
+            .filter(|d| **d != "/dev/ptmx")
+            .map(|d| LandlockRule {
+                path: (*d).into(),
+                access: Access::Device,
+            }),
+    );
     if tmp == TmpMode::Private {
         rules.push(LandlockRule {
             path: "/dev/shm".into(),
