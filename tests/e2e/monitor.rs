@@ -1056,7 +1056,8 @@ fn monitor_dev_tty_is_the_runs_terminal() {
 
 /// A file the monitor opens for the agent keeps the opener's credentials, and procfs checks
 /// them: the monitor must hold no capability that changes what a file shows. Here
-/// `/proc/self/pagemap`, which shows physical frame numbers only to CAP_SYS_ADMIN openers.
+/// `/proc/self/pagemap`, which shows physical frame numbers only to CAP_SYS_ADMIN openers, and
+/// `/proc/1/{environ,mem}` of the run's root-owned init.
 #[test]
 fn monitor_opens_carry_no_daemon_capability() {
     require!(sandbox);
@@ -1081,6 +1082,22 @@ fn monitor_opens_carry_no_daemon_capability() {
         &out,
         out.stdout.contains("present 1 pfn zero"),
         "confined, the frame number stays hidden",
+    );
+    // And no capability that overrides file modes: the run's init (uid 0) keeps its
+    // environment and memory to itself (0400/0600 root files), whatever the ptrace check says.
+    let live = root.unconfined_sh("head -c 1 /proc/$$/environ >/dev/null");
+    check_code(
+        &d,
+        &live,
+        0,
+        "unconfined, a root process's environ is readable to root",
+    );
+    let out = c.sh("cat /proc/1/environ >/dev/null; echo rc=$?; head -c 1 /proc/1/mem; echo rc=$?");
+    check(
+        &d,
+        &out,
+        out.stdout.matches("rc=1").count() == 2 && out.stderr.contains("Permission denied"),
+        "confined, the run's init's /proc/1/environ and /proc/1/mem are refused",
     );
 }
 
@@ -1124,5 +1141,55 @@ fn monitor_fifo_workers_of_dead_tasks_end() {
             "the daemon keeps {} FIFO worker threads of dead tasks",
             workers()
         ),
+    );
+}
+
+/// Review finding (high): a Unix address is continued (the view is its wall), so the kernel
+/// reads the sockaddr again. A thread flipping its family between AF_UNIX and AF_INET made an
+/// IP socket's connect look like a Unix one to the monitor and reach an address the policy
+/// refuses. Only a Unix socket may be continued with a Unix address.
+#[test]
+fn monitor_connect_family_race_never_reaches_the_denied_address() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let out = c.unconfined(&[&probe, "race-family", "0", "0", "5000", "10"]);
+    let n = race_counts(&out);
+    check(
+        &d,
+        &out,
+        n.get("b_peer").copied().unwrap_or(0) >= 1,
+        "unconfined: the family-flipping probe must reach port B at least once",
+    );
+    let (a, b) = (Listener::new(), Listener::new());
+    let extra = format!(
+        "[network]\nmode = \"filtered\"\nallow = [\"{}\", \"{}\"]\n{}",
+        a.addr(),
+        b.addr(),
+        deny_rule("deny-b", "connect", "addr", &b.addr())
+    );
+    let p = policy(&d, "race-family", &extra);
+    let (pa, pb) = (a.port.to_string(), b.port.to_string());
+    let (out, _) = traced(&c, &p, &[&probe, "race-family-to", &pa, &pb, "10000", "10"]);
+    check_code(&d, &out, 0, "the family race probe");
+    let n = race_counts(&out);
+    let get = |k: &str| n.get(k).copied().unwrap_or(0);
+    check(
+        &d,
+        &out,
+        get("attempts") >= 1000,
+        "at least 1000 racing connects",
+    );
+    check(
+        &d,
+        &out,
+        get("b_peer") == 0 && b.accepted() == 0,
+        "a connect with a flipped family reached the denied address",
+    );
+    check(
+        &d,
+        &out,
+        get("denied") > 0,
+        "the IP reads were refused by the rule (the flip is live inside)",
     );
 }

@@ -191,7 +191,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
 /// descriptor afterwards changes nothing). On the host network (filtered mode) an IP socket
 /// may not listen: anyone who can reach the host could pull data out through it.
 fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
-    let sock = match pidfd::open_thread(tid).and_then(|p| pidfd::get_fd(p.as_fd(), sockfd)) {
+    let sock = match pidfd::get_fd_of_thread(tid, sockfd) {
         Ok(s) => s,
         Err(e) => return Outcome::Reply(Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF))),
     };
@@ -439,7 +439,7 @@ fn umask_of(tid: i32) -> Option<u32> {
 /// Connects the agent's own socket (a duplicate taken with `pidfd_getfd`) to the address we
 /// judged — never to what the agent's memory says now.
 fn connect_for(tid: i32, sockfd: i32, addr: std::net::SocketAddr) -> Reply {
-    let sock = match pidfd::open_thread(tid).and_then(|p| pidfd::get_fd(p.as_fd(), sockfd)) {
+    let sock = match pidfd::get_fd_of_thread(tid, sockfd) {
         Ok(s) => s,
         Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF)),
     };
@@ -457,7 +457,7 @@ fn connect_for(tid: i32, sockfd: i32, addr: std::net::SocketAddr) -> Reply {
     }
 }
 
-fn socket_family(sock: &OwnedFd) -> Option<i32> {
+pub(super) fn socket_family(sock: &OwnedFd) -> Option<i32> {
     let addr: SockaddrStorage = nix::sys::socket::getsockname(sock.as_raw_fd()).ok()?;
     addr.family().map(|f| f as i32)
 }

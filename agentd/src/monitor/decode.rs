@@ -118,6 +118,15 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
         libc::SYS_execveat => exec(m, n, tid, int(a[0]), a[1], a[2], int(a[4]))?,
         libc::SYS_connect => {
             let addr = sockaddr(m, n, tid, a[1], a[2])?;
+            // A Unix address is allowed and continued (the view is its wall), so the kernel
+            // reads the address again: on an IP socket a racing thread could turn it into an
+            // IP address by then. Only a Unix socket is continued with a Unix address.
+            if matches!(addr, SockAddr::Unix(_) | SockAddr::Abstract(_)) {
+                let sock = crate::sys::pidfd::get_fd_of_thread(tid, int(a[0]))?;
+                if super::act::socket_family(&sock) != Some(libc::AF_UNIX) {
+                    return Err(DecodeError::Errno(libc::EAFNOSUPPORT));
+                }
+            }
             let emulate = m.emulate_connect && matches!(addr, SockAddr::Inet(_));
             Decoded::Connect {
                 event: Event::Connect { addr },

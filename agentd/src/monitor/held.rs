@@ -203,10 +203,15 @@ fn wait_and_answer(
         uid: who.uid,
         user: who.user.clone(),
     };
-    let _ = p.audit.record(super::entry_for(
-        &ctx, p.tid, p.comm, &p.event, &decision, &by,
-    ));
+    let recorded = p
+        .audit
+        .record(super::entry_for(
+            &ctx, p.tid, p.comm, &p.event, &decision, &by,
+        ))
+        .is_ok();
     let reply = match decision.verdict {
+        // Never acted on unrecorded (the monitor stops on the same failure at its next call).
+        Verdict::Allow if !recorded => Reply::Error(libc::EIO),
         Verdict::Allow => (p.on_allow)(listener, p.id),
         Verdict::Deny { errno } => Reply::Error(errno),
         Verdict::Ask | Verdict::Pause => Reply::Error(libc::EACCES),

@@ -150,7 +150,9 @@ impl Monitor {
         // worker threads it starts) keeps only CAP_SYS_PTRACE effective (reading the agent's
         // memory and taking its sockets need it, since its real uid stays 0) and
         // CAP_SETUID/CAP_SETGID (a held `pause` call switches to root's filesystem identity to
-        // freeze the run, then back).
+        // freeze the run, then back). CAP_SYS_PTRACE does pass procfs's ptrace check for the
+        // opener, but not the file modes: another uid's /proc/<pid>/{mem,environ} stay closed
+        // (no DAC capability is effective); see docs/security.md for what remains.
         let keep: caps::CapsHashSet = [
             caps::Capability::CAP_SYS_PTRACE,
             caps::Capability::CAP_SETUID,

@@ -28,6 +28,12 @@ pub fn open_thread(tid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A duplicate of descriptor `fd` of thread `tid`.
+pub fn get_fd_of_thread(tid: i32, fd: i32) -> io::Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    get_fd(open_thread(tid)?.as_fd(), fd)
+}
+
 /// `pidfd_getfd(2)`: a duplicate of descriptor `target` of the process `pidfd` names.
 pub fn get_fd(pidfd: std::os::fd::BorrowedFd<'_>, target: i32) -> io::Result<OwnedFd> {
     use std::os::fd::AsRawFd;

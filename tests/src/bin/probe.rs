@@ -10,7 +10,9 @@
 //!   two equally long names while this one opens it; prints the counts (see [`race_open`]).
 //! - `race-connect PORT_A PORT_B ATTEMPTS SECS`: listens on 127.0.0.1:A and :B (0: any port),
 //!   one thread flips a sockaddr's port while this one connects; prints the counts.
-//!   `race-connect-to` does the same against listeners someone else runs.
+//!   `race-connect-to` does the same against listeners someone else runs. `race-family` and
+//!   `race-family-to` connect to B only, flipping the sockaddr's family between AF_UNIX and
+//!   AF_INET instead (a Unix address must not let an IP connect through).
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -51,10 +53,16 @@ fn main() -> ExitCode {
                 _ => usage("race-open: ATTEMPTS and SECS are numbers"),
             }
         }
-        [mode @ ("race-connect" | "race-connect-to"), a, b, attempts, secs] => {
-            let listen = *mode == "race-connect";
+        [mode @ ("race-connect" | "race-connect-to" | "race-family" | "race-family-to"), a, b, attempts, secs] =>
+        {
+            let listen = matches!(*mode, "race-connect" | "race-family");
+            let flip = if mode.starts_with("race-family") {
+                Flip::Family
+            } else {
+                Flip::Port
+            };
             return match (a.parse(), b.parse(), attempts.parse(), secs.parse()) {
-                (Ok(a), Ok(b), Ok(n), Ok(s)) => race_connect(a, b, n, s, listen),
+                (Ok(a), Ok(b), Ok(n), Ok(s)) => race_connect(a, b, n, s, listen, flip),
                 _ => usage("race-connect: PORT_A PORT_B ATTEMPTS SECS are numbers"),
             };
         }
@@ -323,7 +331,7 @@ fn race_open(allowed: &str, secret: &str, marker: &str, attempts: u64, secs: u64
 #[repr(C)]
 #[allow(dead_code)] // the kernel reads the fields
 struct FlipAddr {
-    family: libc::sa_family_t,
+    family: AtomicU16,
     port: AtomicU16,
     addr: u32,
     zero: [u8; 8],
@@ -343,10 +351,26 @@ fn count_accepts(l: TcpListener) -> Arc<AtomicU64> {
     count
 }
 
-/// Connects while another thread flips the sockaddr's port between A and B. Prints
+// sa_family_t values (2 and 1; they fit).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+const INET: u16 = libc::AF_INET as u16;
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+const UNIX: u16 = libc::AF_UNIX as u16;
+
+/// What the flipping thread rewrites.
+#[derive(Clone, Copy, PartialEq)]
+enum Flip {
+    /// The port, between A and B.
+    Port,
+    /// The family, between AF_UNIX and AF_INET (the port stays B).
+    Family,
+}
+
+/// Connects while another thread flips the sockaddr's port between A and B (or its family,
+/// see [`Flip`]). Prints
 /// `race a_peer=N b_peer=N a_accepted=N b_accepted=N denied=N failed=N attempts=N ports=A,B`:
 /// `*_peer` from `getpeername` after each successful connect, `*_accepted` from the listeners.
-fn race_connect(a: u16, b: u16, attempts: u64, secs: u64, listen: bool) -> ExitCode {
+fn race_connect(a: u16, b: u16, attempts: u64, secs: u64, listen: bool, flip: Flip) -> ExitCode {
     let (a, b, acc_a, acc_b) = if listen {
         let bind = |port: u16| TcpListener::bind(("127.0.0.1", port));
         let (la, lb) = match (bind(a), bind(b)) {
@@ -363,8 +387,8 @@ fn race_connect(a: u16, b: u16, attempts: u64, secs: u64, listen: bool) -> ExitC
         (a, b, none(), none())
     };
     let target = Arc::new(FlipAddr {
-        family: libc::sa_family_t::try_from(libc::AF_INET).unwrap_or(2),
-        port: AtomicU16::new(a.to_be()),
+        family: AtomicU16::new(INET),
+        port: AtomicU16::new(if flip == Flip::Family { b } else { a }.to_be()),
         addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
         zero: [0; 8],
     });
@@ -373,8 +397,13 @@ fn race_connect(a: u16, b: u16, attempts: u64, secs: u64, listen: bool) -> ExitC
         let (target, stop) = (target.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                target.port.store(b.to_be(), Ordering::Relaxed);
-                target.port.store(a.to_be(), Ordering::Relaxed);
+                if flip == Flip::Family {
+                    target.family.store(UNIX, Ordering::Relaxed);
+                    target.family.store(INET, Ordering::Relaxed);
+                } else {
+                    target.port.store(b.to_be(), Ordering::Relaxed);
+                    target.port.store(a.to_be(), Ordering::Relaxed);
+                }
             }
         })
     };
