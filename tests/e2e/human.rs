@@ -546,6 +546,117 @@ fn human_incident_deny_approve_and_timeout_decide_the_production_request() {
     check_decision_audited(&d, &c, &run, &addr, "deny", "timeout");
 }
 
+/// An approval covers the call asked about — with its argv or access — and no other: a
+/// `--run` grant of `printf one` does not let `printf two` through, nor one of a read a write;
+/// `pending` shows the argv and access, quoted so an argument cannot redraw the line.
+#[test]
+fn human_an_approval_covers_only_the_argv_and_access_asked_about() {
+    require!(sandbox);
+    let (d, c) = start();
+    write_owned(
+        &c.workspace.join("ask.txt"),
+        b"asked-content\n",
+        0o644,
+        c.uid,
+        c.gid,
+    );
+    let rules = format!(
+        "[approval]\ntimeout = \"60s\"\n{}{}",
+        ask_rule("printf", "exec", "path", "/usr/bin/printf", "e2e exec"),
+        ask_rule("asked", "open", "path", "${WORKSPACE}/ask.txt", "e2e open"),
+    );
+    let pol = policy(&d, "grants", &rules);
+    let script = "echo started; /usr/bin/printf 'one\\n'; /usr/bin/printf 'one\\n'; \
+                  /usr/bin/printf 'two\\n' || echo two-refused; cat ask.txt; cat ask.txt; \
+                  (echo more >> ask.txt) 2>/dev/null || echo write-refused; echo done";
+    let mut bg = spawn_run(&d, &c, &pol, &["sh", "-c", script, "e2e-grants"]);
+    wait_line(&d, &mut bg, "started", START_TIMEOUT);
+    let exec_of = |word: &'static str| {
+        move |p: &Value| {
+            p["kind"] == "exec"
+                && p["target"] == "/usr/bin/printf"
+                && p["argv"][1].as_str() == Some(word)
+        }
+    };
+
+    // `printf one`, approved for the rest of the run: the second runs without asking.
+    let one = wait_pending(&d, &c, "printf one", exec_of("one\\n"));
+    let out = c.agentctl(&["approve", "--run", one["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve --run printf one");
+    wait_line(&d, &mut bg, "one", PENDING_TIMEOUT);
+    wait_line(&d, &mut bg, "one", PENDING_TIMEOUT);
+
+    // `printf two` is another request; the table shows its argv quoted.
+    let two = wait_pending(&d, &c, "printf two", exec_of("two\\n"));
+    ensure(
+        &d,
+        two["id"] != one["id"],
+        "printf two is a request of its own",
+    );
+    let table = c.agentctl(&["pending"]);
+    check(
+        &d,
+        &table,
+        table
+            .stdout
+            .contains(r"/usr/bin/printf: /usr/bin/printf 'two\n'"),
+        "pending shows the argv asked about, quoted",
+    );
+    let out = c.agentctl(&["deny", two["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "deny printf two");
+    wait_line(&d, &mut bg, "two-refused", PENDING_TIMEOUT);
+
+    // A read of ask.txt, approved for the run, does not cover a write of it.
+    let is_open = |access: &'static str| {
+        move |p: &Value| {
+            p["kind"] == "open"
+                && p["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("/ask.txt"))
+                && p["access"] == access
+        }
+    };
+    let read = wait_pending(&d, &c, "read ask.txt", is_open("read"));
+    let out = c.agentctl(&["approve", "--run", read["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve --run the read");
+    wait_line(&d, &mut bg, "asked-content", PENDING_TIMEOUT);
+    wait_line(&d, &mut bg, "asked-content", PENDING_TIMEOUT);
+    let write = wait_pending(&d, &c, "write ask.txt", is_open("write"));
+    let out = c.agentctl(&["deny", write["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "deny the write");
+    wait_line(&d, &mut bg, "write-refused", PENDING_TIMEOUT);
+    wait_line(&d, &mut bg, "done", PENDING_TIMEOUT);
+    let (status, stderr) = wait_end(&d, &mut bg, Duration::from_secs(20));
+    ensure(
+        &d,
+        status.success(),
+        &format!("the run ends well ({status}): {stderr}"),
+    );
+    ensure(
+        &d,
+        file_len(&c.workspace.join("ask.txt")) == 14,
+        "the denied write changed nothing",
+    );
+
+    // The audit names who allowed each call: the grant answered the second `printf one`.
+    let run = one["run"].as_str().unwrap_or_default().to_string();
+    let owner = format!("uid:{}", c.uid);
+    audit_until(&d, &c, &run, |records| {
+        let by_owner = |kind: &str, key: &str, want: &str| {
+            records
+                .iter()
+                .filter(|r| {
+                    r["kind"] == kind
+                        && r["verdict"] == "allow"
+                        && r["decided_by"] == owner.as_str()
+                        && (r[key] == want || r[key][1] == want)
+                })
+                .count()
+        };
+        by_owner("exec", "argv", "one\\n") == 2 && by_owner("open", "access", "read") == 2
+    });
+}
+
 #[test]
 fn human_only_the_owner_outside_any_run_or_root_may_answer_or_control() {
     require!(sandbox, Feature::Cgroup2Unified);

@@ -17,10 +17,12 @@ pub struct Args {
     /// Allow only this call (the default)
     #[arg(long)]
     pub once: bool,
-    /// Also allow the same rule and target in this run for DURATION (30s, 5m, 1h, 1h30m)
+    /// Also allow the same request (rule, path with the same argv or access, or address) in
+    /// this run for DURATION (30s, 5m, 1h, 1h30m)
     #[arg(long = "for", id = "for_", value_name = "DURATION", value_parser = parse_duration)]
     pub for_: Option<u64>,
-    /// Also allow the same rule and target for the rest of the run
+    /// Also allow the same request (rule, path with the same argv or access, or address) for the
+    /// rest of the run
     #[arg(long = "run", id = "for_run")]
     pub for_run: bool,
 }

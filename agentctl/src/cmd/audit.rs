@@ -135,7 +135,8 @@ pub fn format_record(r: &Value) -> String {
     if let Some(by) = s("decided_by").filter(|b| *b != "policy") {
         line.push_str(&format!(" [by {by}]"));
     }
-    line.trim_end().to_string()
+    // Paths, argv and command names are the agent's: never let one drive the terminal.
+    agentd_proto::printable(line.trim_end()).into_owned()
 }
 
 /// What the record is about: the argv of an exec, the path of an open, the address of a
@@ -144,7 +145,10 @@ fn what(r: &Value) -> String {
     let s = |k: &str| r.get(k).and_then(Value::as_str);
     let argv = r.get("argv").and_then(Value::as_array).map(|a| {
         a.iter()
-            .map(|v| v.as_str().unwrap_or("?"))
+            .map(|v| {
+                v.as_str()
+                    .map_or_else(|| "?".into(), agentd_proto::shell_word)
+            })
             .collect::<Vec<_>>()
             .join(" ")
     });

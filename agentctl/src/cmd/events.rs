@@ -72,7 +72,7 @@ pub fn now_ms() -> u64 {
 pub fn format_event(e: &DaemonEvent, now_ms: u64) -> String {
     let details = match e.kind.as_str() {
         "pending" => e.pending.as_ref().map_or_else(String::new, |p| {
-            let mut s = format!("{} {} {}", p.id, p.kind, target(&p.target));
+            let mut s = format!("{} {} {}", p.id, p.kind, target(&p.subject()));
             match &p.rule {
                 Some(rule) => s.push_str(&format!(" (rule: {rule} — {})", p.reason)),
                 None => s.push_str(&format!(" ({})", p.reason)),
@@ -80,7 +80,7 @@ pub fn format_event(e: &DaemonEvent, now_ms: u64) -> String {
             s.push_str(&format!(
                 " {}/{}, expires {}",
                 p.pid,
-                p.comm,
+                agentd_proto::printable(&p.comm),
                 expires(p.deadline_ms, now_ms)
             ));
             if p.waiting > 1 {
@@ -93,7 +93,7 @@ pub fn format_event(e: &DaemonEvent, now_ms: u64) -> String {
         }),
         "decided" => {
             let what = e.pending.as_ref().map_or_else(String::new, |p| {
-                format!("{} {} {}: ", p.id, p.kind, target(&p.target))
+                format!("{} {} {}: ", p.id, p.kind, target(&p.subject()))
             });
             let by =
                 e.by.as_deref()
@@ -109,7 +109,7 @@ pub fn format_event(e: &DaemonEvent, now_ms: u64) -> String {
         _ => format!("uid {}", e.uid),
     };
     let line = format!("{}  {:<8}  {}  {details}", utc_time(e.at_ms), e.kind, e.run);
-    line.trim_end().to_string()
+    agentd_proto::printable(line.trim_end()).into_owned()
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (the audit log's clock, UTC).
@@ -151,6 +151,8 @@ mod tests {
             uid: 1000,
             kind: "connect".into(),
             target: "10.0.0.5:5432".into(),
+            argv: None,
+            access: None,
             pid: 42,
             comm: "curl".into(),
             rule: Some("db".into()),

@@ -88,13 +88,19 @@ pub fn table_lines(requests: &[PendingRequest], now_ms: u64) -> Vec<String> {
             p.id.clone(),
             p.run.clone(),
             p.kind.clone(),
-            target(&p.target),
+            target(&p.subject()),
             p.rule.clone().unwrap_or_else(|| "-".into()),
             reason,
             expires(p.deadline_ms, now_ms),
             p.waiting.to_string(),
         ]
     }));
+    // Paths, argv and command names are the agent's: never let one drive the terminal.
+    for cell in rows.iter_mut().flatten() {
+        if let std::borrow::Cow::Owned(clean) = agentd_proto::printable(cell) {
+            *cell = clean;
+        }
+    }
     align(&rows)
 }
 
@@ -106,10 +112,12 @@ pub fn expires(deadline_ms: u64, now_ms: u64) -> String {
     }
 }
 
-/// The target, shortened to [`TARGET_WIDTH`] characters.
+/// What a request asks (its subject: target with argv or access), printable (the agent
+/// names it: see `agentd_proto::printable`) and shortened to [`TARGET_WIDTH`] characters.
 pub fn target(t: &str) -> String {
+    let t = agentd_proto::printable(t);
     if t.chars().count() <= TARGET_WIDTH {
-        return t.to_string();
+        return t.into_owned();
     }
     let mut out: String = t.chars().take(TARGET_WIDTH - 1).collect();
     out.push('…');
@@ -127,6 +135,8 @@ mod tests {
             uid: 1000,
             kind: "open".into(),
             target: "/w/.env".into(),
+            argv: None,
+            access: None,
             pid: 42,
             comm: "cat".into(),
             rule: Some("secrets".into()),
@@ -159,6 +169,20 @@ mod tests {
         assert_eq!(expires(1_000, 1_000), "now");
         assert_eq!(expires(1_000, 5_000), "now");
         assert_eq!(expires(1_001, 1_000), "in 1s");
+    }
+
+    #[test]
+    fn table_escapes_what_could_drive_the_terminal() {
+        let mut p = request("ab12", 10_000);
+        p.kind = "exec".into();
+        p.target = "/w/x\u{1b}[2J".into();
+        p.argv = Some(vec!["x".into(), "a\rb".into()]);
+        p.comm = "c\u{202e}d".into();
+        let lines = table_lines(&[p], 0);
+        assert!(lines
+            .iter()
+            .all(|l| !l.chars().any(agentd_proto::hidden_char)));
+        assert!(lines[1].contains(r"/w/x\x1b[2J: x $'a\rb'"), "{}", lines[1]);
     }
 
     #[test]

@@ -115,9 +115,10 @@ pub enum ApprovalScope {
     /// This one call.
     #[default]
     Once,
-    /// This call, and the same rule and target in this run for `seconds`.
+    /// This call, and the same rule and subject (`PendingRequest::subject`) in this run for
+    /// `seconds`.
     For { seconds: u64 },
-    /// This call, and the same rule and target for the rest of this run.
+    /// This call, and the same rule and subject for the rest of this run.
     Run,
 }
 
@@ -131,8 +132,14 @@ pub struct PendingRequest {
     pub uid: u32,
     /// `exec`, `open` or `connect`.
     pub kind: String,
-    /// The path, argv or address asked about.
+    /// The path (exec, open) or address (connect) asked about.
     pub target: String,
+    /// exec: the argument list asked about. An approval covers exactly this list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// open: `read` or `write`. An approval covers exactly this access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
     pub pid: i32,
     pub comm: String,
     pub rule: Option<String>,
@@ -143,6 +150,147 @@ pub struct PendingRequest {
     pub waiting: u32,
     /// Unix time (milliseconds) when the request is denied if nobody answers.
     pub deadline_ms: u64,
+}
+
+impl PendingRequest {
+    /// What is asked, in full: the target with the argv of an exec or the access of an open
+    /// (`/usr/bin/git: git push --force`, `/w/.env [write]`). Identical asks collapse into
+    /// one request, and `approve --for/--run` grants cover later calls, only when this is equal.
+    pub fn subject(&self) -> String {
+        subject(&self.target, self.argv.as_deref(), self.access.as_deref())
+    }
+}
+
+/// [`PendingRequest::subject`] from its parts (the monitor builds it from the event).
+pub fn subject(target: &str, argv: Option<&[String]>, access: Option<&str>) -> String {
+    let mut out = target.to_string();
+    if let Some(argv) = argv {
+        out.push(':');
+        for a in argv {
+            out.push(' ');
+            out.push_str(&shell_word(a));
+        }
+    }
+    if let Some(access) = access {
+        out.push_str(&format!(" [{access}]"));
+    }
+    out
+}
+
+/// One argument as a shell would need it written: bare when plain, `'…'` when it holds spaces
+/// or quotes, `$'…'` with escapes when it holds a character that could reformat the line it
+/// is shown on (see [`hidden_char`]).
+pub fn shell_word(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !a.is_empty() && a.chars().all(plain) {
+        return a.to_string();
+    }
+    if !a.chars().any(hidden_char) {
+        return format!("'{}'", a.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in a.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '\'' => out.push_str(r"\'"),
+            c if hidden_char(c) => out.push_str(&escaped(c)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `s` safe to print on a terminal: every [`hidden_char`] written as an escape (`\n`, `\x1b`,
+/// `\u202e`). Paths, argv and command names come from the agent; shown raw, an escape
+/// sequence or a bidirectional override in one could redraw what a human is asked to approve.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(hidden_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if hidden_char(c) {
+                    escaped(c)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A character that changes how a line is shown rather than showing itself: control
+/// characters (C0, DEL, C1: escape sequences, newlines, carriage returns) and the invisible
+/// format characters that reorder or hide text (bidirectional overrides and isolates,
+/// zero-width characters, the byte-order mark).
+pub fn hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+fn escaped(c: char) -> String {
+    match c {
+        '\n' => r"\n".into(),
+        '\t' => r"\t".into(),
+        '\r' => r"\r".into(),
+        c if u32::from(c) < 0x100 => format!(r"\x{:02x}", u32::from(c)),
+        c => format!(r"\u{:04x}", u32::from(c)),
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn subject_names_argv_and_access() {
+        let argv = ["git".to_string(), "push".into(), "--force".into()];
+        assert_eq!(
+            subject("/usr/bin/git", Some(&argv), None),
+            "/usr/bin/git: git push --force"
+        );
+        assert_eq!(subject("/w/.env", None, Some("write")), "/w/.env [write]");
+        assert_eq!(subject("10.0.0.5:5432", None, None), "10.0.0.5:5432");
+        // Two argv that differ only in how their words split are different subjects.
+        let one = ["sh".to_string(), "-c".into(), "a b".into()];
+        let two = ["sh".to_string(), "-c".into(), "a".into(), "b".into()];
+        assert_ne!(
+            subject("/bin/sh", Some(&one), None),
+            subject("/bin/sh", Some(&two), None)
+        );
+    }
+
+    #[test]
+    fn shell_word_quotes_what_a_shell_would_split_or_hide() {
+        assert_eq!(shell_word("--force"), "--force");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("a\nb"), r"$'a\nb'");
+        assert_eq!(shell_word("\u{1b}[2J'x\\"), r"$'\x1b[2J\'x\\'");
+        assert_eq!(shell_word("a\u{202e}b"), r"$'a\u202eb'");
+    }
+
+    #[test]
+    fn printable_escapes_only_hidden_characters() {
+        assert!(matches!(
+            printable("/w/plain é.txt"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(printable("x\u{1b}[1A\ry\u{9b}z"), r"x\x1b[1A\ry\x9bz");
+        assert_eq!(
+            printable("a\u{2066}b\u{200b}c\u{feff}"),
+            r"a\u2066b\u200bc\ufeff"
+        );
+        for c in [
+            '\u{0}', '\u{7f}', '\u{85}', '\u{202a}', '\u{202e}', '\u{2069}',
+        ] {
+            assert!(printable(&c.to_string()).chars().all(|c| !hidden_char(c)));
+        }
+    }
 }
 
 /// Something that happened to a run, for `agentctl events` and `watch`.

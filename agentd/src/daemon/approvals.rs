@@ -95,7 +95,10 @@ impl Approvals {
         let (tx, rx) = sync_channel(1);
         let key = format!(
             "{}\u{0}{}\u{0}{}\u{0}{:?}",
-            req.run, req.kind, req.target, req.rule
+            req.run,
+            req.kind,
+            req.subject(),
+            req.rule
         );
         let mut slots = self.slots();
         if let Some(slot) = slots.values_mut().find(|s| s.key == key) {

@@ -120,7 +120,7 @@ pub fn approve(
             entry.add_grant(super::registry::TempGrant {
                 rule: req.rule.clone(),
                 kind: req.kind.clone(),
-                target: req.target.clone(),
+                subject: req.subject(),
                 until,
                 by: asker.uid,
             });

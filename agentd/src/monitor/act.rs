@@ -308,12 +308,12 @@ fn hold(
     decision: Decision,
     on_allow: super::held::OnAllow,
 ) -> Outcome {
-    // An earlier `approve --for/--run` of the same rule and target answers at once.
-    let (kind, target) = super::held::kind_and_target(&event);
+    // An earlier `approve --for/--run` of the same rule and subject answers at once.
+    let subject = super::held::Subject::of(&event);
     if let Some(g) = m
         .ctx
         .run
-        .grant_for(decision.rule_id.as_deref(), kind, &target)
+        .grant_for(decision.rule_id.as_deref(), subject.kind, &subject.text())
     {
         let allowed = Decision {
             verdict: Verdict::Allow,

@@ -56,12 +56,41 @@ pub struct Held {
     count: Arc<AtomicUsize>,
 }
 
-/// The kind and target of an event, as pending requests and temporary grants name them.
-pub fn kind_and_target(event: &Event) -> (&'static str, String) {
-    match event {
-        Event::Exec { path, .. } => ("exec", path.display().to_string()),
-        Event::Open { path, .. } => ("open", path.display().to_string()),
-        Event::Connect { addr } => ("connect", super::sockaddr::addr_text(addr)),
+/// What an event is about, as pending requests and temporary grants name it: the kind, the
+/// target, and the argv of an exec or the access of an open (an approval of `git push x`
+/// must not cover `git push --force`, nor one of a read a write).
+pub struct Subject {
+    pub kind: &'static str,
+    pub target: String,
+    pub argv: Option<Vec<String>>,
+    pub access: Option<String>,
+}
+
+impl Subject {
+    pub fn of(event: &Event) -> Subject {
+        let (kind, target, argv, access) = match event {
+            Event::Exec { path, argv } => {
+                ("exec", path.display().to_string(), Some(argv.clone()), None)
+            }
+            Event::Open { path, access } => (
+                "open",
+                path.display().to_string(),
+                None,
+                Some(format!("{access:?}").to_lowercase()),
+            ),
+            Event::Connect { addr } => ("connect", super::sockaddr::addr_text(addr), None, None),
+        };
+        Subject {
+            kind,
+            target,
+            argv,
+            access,
+        }
+    }
+
+    /// The full text grants and identical asks are matched on ([`agentd_proto::subject`]).
+    pub fn text(&self) -> String {
+        agentd_proto::subject(&self.target, self.argv.as_deref(), self.access.as_deref())
     }
 }
 
@@ -123,13 +152,15 @@ fn wait_and_answer(
         let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
         return;
     }
-    let (kind, target) = kind_and_target(&p.event);
+    let subject = Subject::of(&p.event);
     let request = PendingRequest {
         id: String::new(),
         run: run.id.clone(),
         uid: who.uid,
-        kind: kind.into(),
-        target,
+        kind: subject.kind.into(),
+        target: subject.target,
+        argv: subject.argv,
+        access: subject.access,
         pid: p.tid,
         comm: p.comm.clone(),
         rule: p.decision.rule_id.clone(),

@@ -249,6 +249,8 @@ mod tests {
             uid: 1000,
             kind: "connect".into(),
             target: "127.0.0.1:5432".into(),
+            argv: None,
+            access: None,
             pid: 42,
             comm: "curl".into(),
             rule: Some("db".into()),

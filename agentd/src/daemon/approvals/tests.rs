@@ -7,6 +7,8 @@ fn req(run: &str, uid: u32, target: &str) -> PendingRequest {
         uid,
         kind: "connect".into(),
         target: target.into(),
+        argv: None,
+        access: None,
         pid: 1,
         comm: "curl".into(),
         rule: Some("db".into()),
