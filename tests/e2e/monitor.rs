@@ -511,6 +511,76 @@ fn monitor_exec_rule_denies_with_its_errno() {
     );
 }
 
+/// An argv too long for the monitor to read whole is never judged on its beginning where an
+/// argv rule applies: `printf` with 40,000 arguments and `--force` last is refused (E2BIG),
+/// not let past the `*--force*` rule; a program no argv rule names still runs, its record
+/// marked `truncated`.
+#[test]
+fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
+    require!(sandbox);
+    let (d, c) = start();
+    let many = "$(seq 40000)";
+    let script = format!(
+        "/usr/bin/printf '%.0s' x --force || echo short-refused; \
+         /usr/bin/printf '%.0s' {many} --force || echo long-refused; \
+         /usr/bin/true {many} && echo long-true-ran"
+    );
+    let out = c.unconfined(&["sh", "-c", &script]);
+    check(
+        &d,
+        &out,
+        !out.stdout.contains("refused") && out.stdout.contains("long-true-ran"),
+        "unconfined: the long argv is accepted by the kernel",
+    );
+    let rule = "\n[[rule]]\nid = \"no-force\"\non = \"exec\"\npath = \"/usr/bin/printf\"\n\
+                argv = \"*--force*\"\naction = \"deny\"\nerrno = \"EPERM\"\nreason = \"e2e\"\n";
+    let p = policy(&d, "argv-cut", rule);
+    let (out, run) = traced(&c, &p, &["sh", "-c", &script]);
+    check(
+        &d,
+        &out,
+        out.stdout.contains("short-refused")
+            && out.stdout.contains("long-refused")
+            && out.stdout.contains("long-true-ran")
+            && out.stderr.contains("Argument list too long"),
+        "the argv rule holds for the short and the long argv; true runs",
+    );
+    let records = audit(&d, &out, &run);
+    let execs = |path: &str| -> Vec<&Value> {
+        records
+            .iter()
+            .filter(|r| r["kind"] == "exec" && r["path"] == path)
+            .collect()
+    };
+    let printf = execs("/usr/bin/printf");
+    check(
+        &d,
+        &out,
+        printf.len() == 2
+            && printf[0]["rule"] == "no-force"
+            && printf[0]["errno"] == EPERM
+            && printf[1]["verdict"] == "deny"
+            && printf[1]["errno"] == 7
+            && printf[1]["truncated"] == true,
+        &format!(
+            "printf: denied by the rule, then E2BIG and truncated:\n{}",
+            briefs(printf.iter().copied())
+        ),
+    );
+    let long_true = execs("/usr/bin/true");
+    check(
+        &d,
+        &out,
+        long_true.len() == 1
+            && long_true[0]["verdict"] == "allow"
+            && long_true[0]["truncated"] == true,
+        &format!(
+            "true: allowed, truncated:\n{}",
+            briefs(long_true.iter().copied())
+        ),
+    );
+}
+
 #[test]
 fn monitor_filtered_connect_follows_the_allow_list_and_host_names() {
     require!(sandbox);

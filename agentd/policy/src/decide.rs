@@ -53,6 +53,16 @@ pub fn decide(policy: &Policy, event: &Event) -> Decision {
     }
 }
 
+/// Whether the argv of an exec of `path` can change the decision: some exec rule has an `argv`
+/// pattern and its `path` matches. When it cannot, an argv the monitor could only read in part
+/// is judged on the path alone; when it can, such an exec must be refused, not judged on a part.
+pub fn argv_matters(policy: &Policy, path: &std::path::Path) -> bool {
+    policy
+        .rules
+        .iter()
+        .any(|r| matches!(&r.matcher, Matcher::Exec { path: p, argv: Some(_) } if p.matches(path)))
+}
+
 /// Deny beats pause beats ask beats allow (`explain` ranks with this too).
 pub(crate) fn rank(a: Action) -> u8 {
     match a {

@@ -23,7 +23,7 @@ pub mod model;
 mod syntax;
 
 pub use compile::{GrantKind, Loader, Origin, PolicyError};
-pub use decide::{decide, IMPLICIT_RW};
+pub use decide::{argv_matters, decide, IMPLICIT_RW};
 pub use event::{Decision, Event, OpenAccess, SockAddr, Verdict};
 pub use explain::{explain, Explanation};
 pub use glob::{ArgvGlob, Glob};

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use agentd_policy::{decide, Decision, Event, NetMode, SockAddr, Verdict};
+use agentd_policy::{argv_matters, decide, Decision, Event, NetMode, SockAddr, Verdict};
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
 
 use std::sync::atomic::Ordering;
@@ -98,9 +98,25 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 Some(fd) => install(m.listener.as_fd(), n.id, &fd, cloexec),
             })
         }
-        Decoded::Exec { event } => {
-            let decision = decide(&m.ctx.policy.get(), &event);
-            if !m.record(tid, &event, &decision, "policy") {
+        Decoded::Exec { event, argv_cut } => {
+            let policy = m.ctx.policy.get();
+            let decision = match &event {
+                // Judged on part of its argv, an exec could slip past an argv rule (`--force`
+                // as argument 40,000): where one applies, refused instead.
+                Event::Exec { path, .. } if argv_cut && argv_matters(&policy, path) => Decision {
+                    verdict: Verdict::Deny { errno: libc::E2BIG },
+                    rule_id: None,
+                    reason: format!(
+                        "the argument list is longer than the monitor reads ({} arguments or \
+                         {} KiB) and argv rules apply to this program: refused rather than \
+                         judged on a part of it",
+                        super::decode::MAX_ARGS,
+                        super::decode::MAX_ARGV_BYTES / 1024
+                    ),
+                },
+                _ => decide(&policy, &event),
+            };
+            if !m.record_marked(tid, &event, &decision, "policy", argv_cut) {
                 return Outcome::Reply(Reply::Error(libc::EIO));
             }
             // exec cannot be emulated: the wall is Landlock EXECUTE and `noexec` mounts, which

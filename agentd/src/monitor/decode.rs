@@ -18,8 +18,10 @@ use crate::sys::seccomp_notify::{self, Notif};
 use crate::sys::{mount_api, proc_mem};
 
 const PATH_MAX: usize = 4096;
-const MAX_ARGS: usize = 4096;
-const MAX_ARGV_BYTES: usize = 256 * 1024;
+/// The most of an exec's argv the monitor reads (`xargs` fills 128 KiB with short names:
+/// ~12,000 arguments). Past either bound the argv is *cut*: see [`Decoded::Exec`].
+pub(crate) const MAX_ARGS: usize = 32 * 1024;
+pub(crate) const MAX_ARGV_BYTES: usize = 256 * 1024;
 const MSG_FASTOPEN: u64 = 0x2000_0000;
 
 pub(crate) enum DecodeError {
@@ -56,9 +58,9 @@ pub(crate) enum Decoded {
         fd: Option<OwnedFd>,
         cloexec: bool,
     },
-    Exec {
-        event: Event,
-    },
+    /// `argv_cut`: the argv was longer than [`MAX_ARGS`] / [`MAX_ARGV_BYTES`] and the event
+    /// holds its beginning only.
+    Exec { event: Event, argv_cut: bool },
     /// connect: emulated on the agent's socket when `emulate`.
     Connect {
         event: Event,
@@ -73,15 +75,10 @@ pub(crate) enum Decoded {
     },
     /// listen: emulated on the agent's own socket (no descriptor swap can change which socket
     /// listens), refused for IP sockets on the host network (filtered mode).
-    Listen {
-        sockfd: i32,
-        backlog: i32,
-    },
+    Listen { sockfd: i32, backlog: i32 },
     /// An open of a path the run's view does not contain: answered ENOENT, recorded only when
     /// the policy refuses the path as well.
-    Absent {
-        event: Event,
-    },
+    Absent { event: Event },
     /// A mediated call that carries nothing to decide (sendmsg without an address).
     Nothing,
 }
@@ -442,7 +439,7 @@ fn exec(
     flags: i32,
 ) -> Result<Decoded, DecodeError> {
     let raw = read_path(m, n, tid, path_ptr)?;
-    let argv = read_argv(m, n, tid, argv_ptr)?;
+    let (argv, argv_whole) = read_argv(m, n, tid, argv_ptr)?;
     let path = if raw.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}"))
             .map_err(|_| DecodeError::Errno(libc::EBADF))?
@@ -464,20 +461,28 @@ fn exec(
     };
     Ok(Decoded::Exec {
         event: Event::Exec { path, argv },
+        argv_cut: !argv_whole,
     })
 }
 
-fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<String>, DecodeError> {
+/// The argv, and whether it is whole (`false`: cut at [`MAX_ARGS`] or [`MAX_ARGV_BYTES`]).
+fn read_argv(
+    m: &Monitor,
+    n: &Notif,
+    tid: i32,
+    argv_ptr: u64,
+) -> Result<(Vec<String>, bool), DecodeError> {
     let mut argv = Vec::new();
     let mut total = 0;
     if argv_ptr == 0 {
-        return Ok(argv);
+        return Ok((argv, true));
     }
+    let mut whole = false;
     // The pointer array is read in runs of up to 64 pointers (never across a page: the next
     // one may be unmapped), the strings one by one; `ID_VALID` once all is copied.
     let mut ptrs = [0u8; 512];
     let mut at = argv_ptr;
-    'array: while argv.len() < MAX_ARGS {
+    'array: loop {
         // (A pointer straddling a page boundary is read whole: 8 bytes.)
         let to_page_end = 4096 - (at % 4096) as usize;
         let want = to_page_end.clamp(8, ptrs.len());
@@ -488,7 +493,11 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
         }
         for word in ptrs[..got - got % 8].chunks_exact(8) {
             let ptr = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
-            if ptr == 0 || argv.len() >= MAX_ARGS {
+            if ptr == 0 {
+                whole = true;
+                break 'array;
+            }
+            if argv.len() >= MAX_ARGS {
                 break 'array;
             }
             let arg =
@@ -504,7 +513,7 @@ fn read_argv(m: &Monitor, n: &Notif, tid: i32, argv_ptr: u64) -> Result<Vec<Stri
             .ok_or(DecodeError::Errno(libc::EFAULT))?;
     }
     valid(m, n)?;
-    Ok(argv)
+    Ok((argv, whole))
 }
 
 #[cfg(test)]

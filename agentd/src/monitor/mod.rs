@@ -237,13 +237,29 @@ impl Monitor {
     /// killed rather than allowed to act unrecorded.
     /// Returns `false` when the record could not be kept: the call must then not go ahead.
     fn record(&mut self, tid: i32, event: &Event, decision: &Decision, by: &str) -> bool {
+        self.record_marked(tid, event, decision, by, false)
+    }
+
+    /// [`Monitor::record`], marking the record `truncated` when the event holds only part of
+    /// what the agent passed (a cut argv).
+    fn record_marked(
+        &mut self,
+        tid: i32,
+        event: &Event,
+        decision: &Decision,
+        by: &str,
+        cut: bool,
+    ) -> bool {
         let refresh = matches!(event, Event::Exec { .. });
         let comm = self.comm(tid, refresh);
         let who = RunContextLite {
             uid: self.ctx.uid,
             user: self.ctx.user.clone(),
         };
-        let entry = entry_for(&who, tid, comm, event, decision, by);
+        let mut entry = entry_for(&who, tid, comm, event, decision, by);
+        if cut {
+            entry.body.truncated = Some(true);
+        }
         if self.ctx.audit.record(entry).is_err() && !self.unrecorded {
             // This thread cannot write the run's cgroup (it has the run's filesystem
             // identity): it stops, and the daemon kills a run whose monitor stopped.

@@ -338,3 +338,34 @@ fn canonical_borrows_all_but_v4_mapped_connects() {
     assert!(matches!(mapped, Cow::Owned(_)));
     assert_eq!(*mapped, inet("10.1.2.3:5432"));
 }
+
+#[test]
+fn argv_matters_only_where_an_argv_rule_names_the_program() {
+    let mut p = base();
+    assert!(!argv_matters(&p, std::path::Path::new("/usr/bin/git")));
+    p.rules.push(rule(
+        "git-any",
+        exec_m("/usr/bin/git", None),
+        Action::Ask,
+        0,
+    ));
+    assert!(
+        !argv_matters(&p, std::path::Path::new("/usr/bin/git")),
+        "a rule without argv"
+    );
+    p.rules.push(rule(
+        "no-force",
+        exec_m("/usr/bin/git", Some("git push *--force*")),
+        Action::Deny,
+        EPERM,
+    ));
+    assert!(argv_matters(&p, std::path::Path::new("/usr/bin/git")));
+    assert!(!argv_matters(&p, std::path::Path::new("/usr/bin/ls")));
+    p.rules.push(rule(
+        "any-rm",
+        exec_m("**/rm", Some("rm -rf *")),
+        Action::Deny,
+        0,
+    ));
+    assert!(argv_matters(&p, std::path::Path::new("/bin/rm")));
+}
