@@ -581,6 +581,49 @@ fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
     );
 }
 
+/// The agent's own `openat2` containment holds under the monitor: `RESOLVE_BENEATH` refuses a
+/// `..` out of the directory (EXDEV) and `RESOLVE_IN_ROOT` keeps `/` and `..` inside it, as
+/// they do unconfined (emulated from the run's root, both used to reach the file outside).
+#[test]
+fn monitor_openat2_keeps_the_agents_own_containment() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let sub = c.workspace.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    agentd_tests::tempdir::chown(&sub, c.uid, c.gid);
+    write_file(&c, "sub/inner.txt", "inner-text\n");
+    write_file(&c, "outside.txt", "outside-text\n");
+    let cases: [(&str, &str, &str); 6] = [
+        ("beneath", "inner.txt", "read inner-text"),
+        ("beneath", "../outside.txt", "errno:18"),
+        ("beneath", "/etc/hostname", "errno:18"),
+        ("in-root", "/inner.txt", "read inner-text"),
+        ("in-root", "../outside.txt", "errno:2"),
+        ("in-root", "../../../etc/hostname", "errno:2"),
+    ];
+    let script: String = cases
+        .iter()
+        .map(|(mode, path, _)| format!("{probe} openat2 {mode} sub {path}; "))
+        .collect();
+    let p = policy(&d, "contained", "");
+    for confined in [false, true] {
+        let out = if confined {
+            traced(&c, &p, &["sh", "-c", &script]).0
+        } else {
+            c.unconfined(&["sh", "-c", &script])
+        };
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let want: Vec<&str> = cases.iter().map(|(_, _, w)| *w).collect();
+        check(
+            &d,
+            &out,
+            lines == want,
+            &format!("confined={confined}: {cases:?} gave {lines:?}"),
+        );
+    }
+}
+
 #[test]
 fn monitor_filtered_connect_follows_the_allow_list_and_host_names() {
     require!(sandbox);

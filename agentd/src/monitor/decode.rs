@@ -252,6 +252,9 @@ fn open(
     } else {
         OpenAccess::Read
     };
+    if resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0 {
+        return contained(m, n, tid, dirfd, &raw, flags, mode, resolve, access);
+    }
     let abs = absolute(tid, dirfd, &raw)?;
     if let Some(opened) = direct(m, &abs, flags, resolve, access) {
         return Ok(opened);
@@ -320,6 +323,83 @@ fn open(
         mode,
         builtin,
     })
+}
+
+/// An `openat2` with the agent's own `RESOLVE_BENEATH` or `RESOLVE_IN_ROOT`: resolved as the
+/// agent asked, from its own directory descriptor (or cwd) with its own `RESOLVE_*` flags, so
+/// the containment a program relies on (an archive extractor, a file server) holds under the
+/// monitor too: `..` out of the directory fails with `EXDEV`, or stays clamped in it. The
+/// directory is one the agent holds, inside its view; the object reached is then judged by
+/// its real path and opened again here, like any other.
+#[allow(clippy::too_many_arguments)]
+fn contained(
+    m: &Monitor,
+    n: &Notif,
+    tid: i32,
+    dirfd: i32,
+    raw: &[u8],
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+    access: OpenAccess,
+) -> Result<Decoded, DecodeError> {
+    let base = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{tid}/cwd")
+    } else {
+        format!("/proc/{tid}/fd/{dirfd}")
+    };
+    let base = mount_api::open_path_follow(std::path::Path::new(&base), false)
+        .map_err(|_| DecodeError::Errno(libc::EBADF))?;
+    // The descriptor was the task's own: the tid named it when it was taken.
+    valid(m, n)?;
+    let keep = resolve
+        & (libc::RESOLVE_BENEATH
+            | libc::RESOLVE_IN_ROOT
+            | libc::RESOLVE_NO_SYMLINKS
+            | libc::RESOLVE_NO_MAGICLINKS
+            | libc::RESOLVE_NO_XDEV);
+    let nofollow = flags & libc::O_NOFOLLOW != 0;
+    let rel = std::path::Path::new(std::ffi::OsStr::from_bytes(raw));
+    match mount_api::open_under(base.as_fd(), rel, nofollow, keep) {
+        Ok(target) => {
+            if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
+                return Err(DecodeError::Errno(libc::EEXIST));
+            }
+            let real = real_path(&target)?;
+            if !real.is_absolute() {
+                return Err(DecodeError::Errno(libc::EACCES));
+            }
+            Ok(Decoded::Open {
+                event: Event::Open { path: real, access },
+                target,
+                create: None,
+                flags,
+                mode,
+                builtin: None,
+            })
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && flags & libc::O_CREAT != 0 => {
+            let name = rel.file_name().ok_or(DecodeError::Errno(libc::ENOENT))?;
+            let parent = match rel.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => std::path::Path::new("."),
+            };
+            let dir = mount_api::open_under(base.as_fd(), parent, false, keep)?;
+            let path = real_path(&dir)?.join(name);
+            Ok(Decoded::Open {
+                event: Event::Open {
+                    path,
+                    access: OpenAccess::Write,
+                },
+                target: dir,
+                create: Some(name.to_os_string()),
+                flags,
+                mode,
+                builtin: None,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The fast path of an open (most opens take it): when the path the agent named has no `..`

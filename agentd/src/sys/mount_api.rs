@@ -124,6 +124,18 @@ pub fn open_in_root(
     openat2(root, rel, flags, 0, libc::RESOLVE_IN_ROOT | extra)
 }
 
+/// `O_PATH` descriptor of `rel` resolved from the directory `dir` with the `RESOLVE_*` flags
+/// `resolve` (an agent's own `openat2` constraints: `RESOLVE_BENEATH`, `RESOLVE_IN_ROOT`, …).
+pub fn open_under(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    nofollow: bool,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let flags = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    openat2(dir, rel, flags, 0, resolve)
+}
+
 /// Opens `rel` inside the root `root` with `flags`, refusing every symlink on the way
 /// (`RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`, plus `extra`): what is opened is exactly the object
 /// the path names textually, so a decision taken on that text holds for the descriptor.

@@ -13,6 +13,9 @@
 //!   `race-connect-to` does the same against listeners someone else runs. `race-family` and
 //!   `race-family-to` connect to B only, flipping the sockaddr's family between AF_UNIX and
 //!   AF_INET instead (a Unix address must not let an IP connect through).
+//! - `openat2 beneath|in-root DIR PATH`: opens DIR, then `openat2(DIR, PATH, O_RDONLY,
+//!   RESOLVE_BENEATH|RESOLVE_IN_ROOT)`; prints `read TEXT` (the file's first line) or
+//!   `errno:N`.
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -65,6 +68,15 @@ fn main() -> ExitCode {
                 (Ok(a), Ok(b), Ok(n), Ok(s)) => race_connect(a, b, n, s, listen, flip),
                 _ => usage("race-connect: PORT_A PORT_B ATTEMPTS SECS are numbers"),
             };
+        }
+        ["openat2", mode @ ("beneath" | "in-root"), dir, path] => {
+            let resolve = if *mode == "beneath" {
+                libc::RESOLVE_BENEATH
+            } else {
+                libc::RESOLVE_IN_ROOT
+            };
+            println!("{}", openat2_under(dir, path, resolve));
+            return ExitCode::SUCCESS;
         }
         ["seccomp-listener"] => {
             println!("seccomp {}", seccomp_listener());
@@ -485,4 +497,38 @@ fn seccomp_listener() -> String {
         )
     };
     outcome(r, true)
+}
+
+/// `openat2(DIR, PATH, O_RDONLY, resolve)`: `read FIRST-LINE` or `errno:N`.
+fn openat2_under(dir: &str, path: &str, resolve: u64) -> String {
+    let dir = match std::fs::File::open(dir) {
+        Ok(d) => d,
+        Err(e) => return format!("dir errno:{}", e.raw_os_error().unwrap_or(0)),
+    };
+    let Ok(p) = CString::new(path) else {
+        return "bad path".into();
+    };
+    let how: [u64; 3] = [0, 0, resolve]; // open_how { flags: O_RDONLY, mode: 0, resolve }
+                                         // SAFETY: openat2 with an open directory, a NUL-terminated path and a 24-byte open_how
+                                         // that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            p.as_ptr(),
+            how.as_ptr(),
+            24usize,
+        )
+    };
+    if r < 0 {
+        return format!("errno:{}", errno());
+    }
+    let Ok(fd) = i32::try_from(r) else {
+        return "bad fd".into();
+    };
+    // SAFETY: the call just returned this descriptor to us; the File owns and closes it.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    format!("read {}", text.lines().next().unwrap_or(""))
 }
