@@ -240,6 +240,12 @@ fn wait_and_answer(
             &ctx, p.tid, p.comm, &p.event, &decision, &by,
         ))
         .is_ok();
+    // A `pause` rule's freeze ends with the answer, before the call is carried out: carrying
+    // it out may need the run (a FIFO's open waits for its other end, which a frozen run would
+    // never open).
+    if p.pause && as_root(who, || run.resume(false)).is_some_and(|r| r.unwrap_or(false)) {
+        approvals.publish(event("resumed", run));
+    }
     let reply = match decision.verdict {
         // Never acted on unrecorded (the monitor stops on the same failure at its next call).
         Verdict::Allow if !recorded => Reply::Error(libc::EIO),
@@ -249,9 +255,6 @@ fn wait_and_answer(
     };
     if reply != Reply::Sent {
         let _ = seccomp_notify::send(listener, p.id, reply);
-    }
-    if p.pause && as_root(who, || run.resume(false)).is_some_and(|r| r.unwrap_or(false)) {
-        approvals.publish(event("resumed", run));
     }
 }
 
