@@ -959,3 +959,80 @@ fn human_pause_rule_freezes_the_run_until_answered() {
     let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
     ensure(&d, status.success(), "the run ends normally once approved");
 }
+
+/// A call held by a `pause` rule is carried out after the run thaws: a FIFO's open, approved,
+/// waits for its other end, which the run itself opens (frozen until then, it never could).
+#[test]
+fn human_pause_rule_on_a_fifo_open_completes_once_approved() {
+    require!(sandbox);
+    let (d, c) = start();
+    let rule = "\n[[rule]]\nid = \"hold-fifo\"\non = \"open\"\npath = \"${WORKSPACE}/fifo\"\n\
+                access = \"read\"\naction = \"pause\"\nreason = \"e2e pause fifo\"\n";
+    let p = policy(&d, "pause-fifo", rule);
+    let script = "mkfifo fifo && echo started; cat fifo & sleep 0.3; echo through > fifo; wait; \
+                  echo fifo-done";
+    let mut bg = spawn_run(&d, &c, &p, &["sh", "-c", script, "pause-fifo-marker"]);
+    wait_line(&d, &mut bg, "started", START_TIMEOUT);
+    let req = wait_pending(&d, &c, "the paused open of the fifo", |r| {
+        r["rule"].as_str() == Some("hold-fifo")
+    });
+    let out = c.agentctl(&["approve", req["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve the paused fifo open");
+    wait_line(&d, &mut bg, "through", Duration::from_secs(10));
+    wait_line(&d, &mut bg, "fifo-done", Duration::from_secs(10));
+    let (status, stderr) = wait_end(&d, &mut bg, Duration::from_secs(10));
+    ensure(
+        &d,
+        status.success(),
+        &format!("the run ends normally ({status}): {stderr}"),
+    );
+    let run = req["run"].as_str().unwrap_or_default();
+    let listed = runs(&d, &c);
+    ensure(
+        &d,
+        !listed
+            .iter()
+            .any(|r| r["id"] == run && r["state"] == "paused"),
+        "the run is not left paused",
+    );
+}
+
+/// A FIFO open allowed by an earlier `approve --run` waits for its other end on a worker, never
+/// on the run's monitor (whose next call is that other end's open).
+#[test]
+fn human_a_granted_fifo_open_never_blocks_the_monitor() {
+    require!(sandbox);
+    let (d, c) = start();
+    let p = policy(
+        &d,
+        "ask-fifo",
+        &format!(
+            "[approval]\ntimeout = \"60s\"\n{}access = \"read\"\n",
+            ask_rule(
+                "ask-fifo",
+                "open",
+                "path",
+                "${WORKSPACE}/fifo",
+                "e2e ask fifo"
+            )
+        ),
+    );
+    let script = "mkfifo fifo && echo started; cat fifo & sleep 0.2; echo first > fifo; wait; \
+                  cat fifo & sleep 0.2; echo second > fifo; wait; echo fifo-done";
+    let mut bg = spawn_run(&d, &c, &p, &["sh", "-c", script, "ask-fifo-marker"]);
+    wait_line(&d, &mut bg, "started", START_TIMEOUT);
+    let req = wait_pending(&d, &c, "the fifo open", |r| {
+        r["rule"].as_str() == Some("ask-fifo")
+    });
+    let out = c.agentctl(&["approve", "--run", req["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve --run the fifo open");
+    wait_line(&d, &mut bg, "first", Duration::from_secs(10));
+    wait_line(&d, &mut bg, "second", Duration::from_secs(10));
+    wait_line(&d, &mut bg, "fifo-done", Duration::from_secs(10));
+    let (status, stderr) = wait_end(&d, &mut bg, Duration::from_secs(10));
+    ensure(
+        &d,
+        status.success(),
+        &format!("the run ends normally ({status}): {stderr}"),
+    );
+}

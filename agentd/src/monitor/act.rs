@@ -3,7 +3,7 @@
 //! agent's own socket with the address we judged); hold `ask`/`pause` for a human.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use agentd_policy::{argv_matters, decide, Decision, Event, NetMode, SockAddr, Verdict};
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
@@ -47,7 +47,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             }
             Outcome::Reply(Reply::Error(libc::ENOENT))
         }
-        Decoded::Listen { sockfd, backlog } => listen(m, tid, sockfd, backlog),
+        Decoded::Listen { sockfd, backlog } => listen(m, n, tid, sockfd, backlog),
         Decoded::Open {
             event,
             target,
@@ -72,16 +72,20 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             match decision.verdict {
                 Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
                 // A FIFO's open waits for the other end, which may be this run's next call.
-                Verdict::Allow if open.waits() => open_fifo(m, n.id, open),
+                Verdict::Allow if open.waits() => {
+                    let call = watched(m, open);
+                    on_worker(m, n.id, call, Some(Reply::Error(libc::EAGAIN)))
+                }
                 Verdict::Allow => Outcome::Reply(open.perform(m.listener.as_fd(), n.id)),
-                Verdict::Ask | Verdict::Pause => hold(
-                    m,
-                    n,
-                    tid,
-                    event,
-                    decision,
-                    Box::new(move |l, id| open.perform(l, id)),
-                ),
+                Verdict::Ask | Verdict::Pause if open.waits() => {
+                    let call = watched(m, open);
+                    let slow = Slow::Yes(Some(Reply::Error(libc::EAGAIN)));
+                    hold(m, n, tid, event, decision, call, slow)
+                }
+                Verdict::Ask | Verdict::Pause => {
+                    let call = Box::new(move |l: BorrowedFd<'_>, id| open.perform(l, id));
+                    hold(m, n, tid, event, decision, call, Slow::No)
+                }
             }
         }
         Decoded::Opened {
@@ -138,9 +142,9 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             else {
                 return simple(m, n, tid, event, decision);
             };
-            let connect = move |_: std::os::fd::BorrowedFd<'_>, _: u64| {
+            let connect = move |listener: std::os::fd::BorrowedFd<'_>, id: u64| {
                 if emulate {
-                    connect_for(tid, sockfd, addr)
+                    connect_for(listener, id, tid, sockfd, addr)
                 } else {
                     Reply::Continue
                 }
@@ -153,7 +157,12 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 }
                 Verdict::Allow => Outcome::Reply(connect(m.listener.as_fd(), n.id)),
                 Verdict::Ask | Verdict::Pause => {
-                    hold(m, n, tid, event, decision, Box::new(connect))
+                    let slow = if emulate && !addr.ip().is_loopback() {
+                        Slow::Yes(None)
+                    } else {
+                        Slow::No
+                    };
+                    hold(m, n, tid, event, decision, Box::new(connect), slow)
                 }
             }
         }
@@ -206,10 +215,10 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
 /// `listen` on the agent's own socket (a duplicate taken with `pidfd_getfd`, so swapping the
 /// descriptor afterwards changes nothing). On the host network (filtered mode) an IP socket
 /// may not listen: anyone who can reach the host could pull data out through it.
-fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
-    let sock = match pidfd::get_fd_of_thread(tid, sockfd) {
+fn listen(m: &mut Monitor, n: &Notif, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
+    let sock = match agent_socket(m.listener.as_fd(), n.id, tid, sockfd) {
         Ok(s) => s,
-        Err(e) => return Outcome::Reply(Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF))),
+        Err(e) => return Outcome::Reply(Reply::Error(e)),
     };
     let local: Option<SockaddrStorage> = nix::sys::socket::getsockname(sock.as_raw_fd()).ok();
     let inet = local.as_ref().and_then(|a| {
@@ -248,25 +257,20 @@ fn listen(m: &mut Monitor, tid: i32, sockfd: i32, backlog: i32) -> Outcome {
     }
 }
 
-/// A FIFO's open, on a worker watched by the run's [`super::fifo::FifoWatch`]. At the
-/// worker limit it fails (`EAGAIN`): it could wait for ever, and never on the monitor.
-fn open_fifo(m: &mut Monitor, id: u64, open: Opening) -> Outcome {
-    let Ok(fifo) = open.target.try_clone() else {
-        return Outcome::Reply(Reply::Error(libc::EMFILE));
-    };
-    // Watched before the worker starts, so `done` always comes after `watch`.
-    m.fifos.watch(&m.listener, id, fifo, open.flags);
+/// An allowed FIFO open to carry out (on a worker or a held call's thread), watched by the
+/// run's FIFO watch so that a wait whose caller is gone is released ([`super::fifo`]).
+fn watched(m: &Monitor, open: Opening) -> super::held::OnAllow {
     let fifos = m.fifos.clone();
-    let call = move |l: std::os::fd::BorrowedFd<'_>, id: u64| {
+    let listener = m.listener.clone();
+    Box::new(move |l: BorrowedFd<'_>, id: u64| {
+        let Ok(fifo) = open.target.try_clone() else {
+            return Reply::Error(libc::EMFILE);
+        };
+        fifos.watch(&listener, id, fifo, open.flags);
         let reply = open.perform(l, id);
         fifos.done(id);
         reply
-    };
-    let outcome = on_worker(m, id, call, Some(Reply::Error(libc::EAGAIN)));
-    if !matches!(outcome, Outcome::Held) {
-        m.fifos.done(id);
-    }
-    outcome
+    })
 }
 
 /// Carries out a call that may wait long on a worker thread, so the run's other calls are not
@@ -311,9 +315,18 @@ fn simple(m: &mut Monitor, n: &Notif, tid: i32, event: Event, decision: Decision
         Verdict::Deny { errno } => Outcome::Reply(Reply::Error(errno)),
         Verdict::Allow => Outcome::Reply(Reply::Continue),
         Verdict::Ask | Verdict::Pause => {
-            hold(m, n, tid, event, decision, Box::new(|_, _| Reply::Continue))
+            let call = Box::new(|_: BorrowedFd<'_>, _| Reply::Continue);
+            hold(m, n, tid, event, decision, call, Slow::No)
         }
     }
+}
+
+/// Whether carrying out a call may wait long (a FIFO's open, a connect to another host): then
+/// it is never carried out on the monitor thread itself, and the reply it gets when the run's
+/// workers are all busy (`None`: carried out inline, for a call that ends by itself).
+enum Slow {
+    No,
+    Yes(Option<Reply>),
 }
 
 fn hold(
@@ -323,6 +336,7 @@ fn hold(
     event: Event,
     decision: Decision,
     on_allow: super::held::OnAllow,
+    slow: Slow,
 ) -> Outcome {
     // An earlier `approve --for/--run` of the same rule and subject answers at once.
     let subject = super::held::Subject::of(&event);
@@ -342,7 +356,10 @@ fn hold(
         if !m.record(tid, &event, &allowed, &format!("uid:{}", g.by)) {
             return Outcome::Reply(Reply::Error(libc::EIO));
         }
-        return Outcome::Reply(on_allow(m.listener.as_fd(), n.id));
+        return match slow {
+            Slow::Yes(at_limit) => on_worker(m, n.id, on_allow, at_limit),
+            Slow::No => Outcome::Reply(on_allow(m.listener.as_fd(), n.id)),
+        };
     }
     let pause = decision.verdict == Verdict::Pause;
     let comm = m.comm(tid, false);
@@ -402,15 +419,20 @@ impl Opening {
         if !self.emulate {
             return Reply::Continue;
         }
+        let umask = || umask_for(listener, id, self.tid);
         let opened = match &self.create {
             Some(name) => {
-                let umask = umask_of(self.tid).unwrap_or(0o022);
+                let Some(umask) = umask() else {
+                    return Reply::Error(libc::EACCES);
+                };
                 mount_api::create_beneath(self.target.as_fd(), name, self.flags, self.mode & !umask)
             }
             None if self.flags & libc::O_PATH != 0 => self.target.try_clone(),
             // An unnamed file in the directory `target`: the task's umask applies.
             None if self.flags & libc::O_TMPFILE == libc::O_TMPFILE => {
-                let umask = umask_of(self.tid).unwrap_or(0o022);
+                let Some(umask) = umask() else {
+                    return Reply::Error(libc::EACCES);
+                };
                 mount_api::create_beneath(
                     self.target.as_fd(),
                     std::ffi::OsStr::new("."),
@@ -445,19 +467,44 @@ fn install(listener: std::os::fd::BorrowedFd<'_>, id: u64, fd: &OwnedFd, cloexec
     }
 }
 
-/// The task's umask (emulated creates apply it; this thread's own umask is 0).
-fn umask_of(tid: i32) -> Option<u32> {
+/// The umask of the task whose call `id` is (emulated creates apply it; this thread's own
+/// umask is 0). Read by tid, then confirmed: the call is still pending, so the task lived
+/// throughout and the tid was its own (a held call is carried out long after its
+/// notification, and a tid can be reused once its task is gone). `None` if unreadable.
+fn umask_for(listener: std::os::fd::BorrowedFd<'_>, id: u64, tid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     let v = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    u32::from_str_radix(v.trim(), 8).ok()
+    let umask = u32::from_str_radix(v.trim(), 8).ok()?;
+    seccomp_notify::id_valid(listener, id).then_some(umask)
 }
 
-/// Connects the agent's own socket (a duplicate taken with `pidfd_getfd`) to the address we
-/// judged — never to what the agent's memory says now.
-fn connect_for(tid: i32, sockfd: i32, addr: std::net::SocketAddr) -> Reply {
-    let sock = match pidfd::get_fd_of_thread(tid, sockfd) {
+/// The calling task's socket `sockfd` (a duplicate taken with `pidfd_getfd`), taken by tid and
+/// then confirmed to be the calling task's, as in [`umask_for`]. Else the errno to answer.
+fn agent_socket(
+    listener: std::os::fd::BorrowedFd<'_>,
+    id: u64,
+    tid: i32,
+    sockfd: i32,
+) -> Result<OwnedFd, i32> {
+    match pidfd::get_fd_of_thread(tid, sockfd) {
+        Ok(s) if seccomp_notify::id_valid(listener, id) => Ok(s),
+        Ok(_) => Err(libc::ESRCH),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EBADF)),
+    }
+}
+
+/// Connects the agent's own socket ([`agent_socket`]) to the address we judged — never to what
+/// the agent's memory says now.
+fn connect_for(
+    listener: std::os::fd::BorrowedFd<'_>,
+    id: u64,
+    tid: i32,
+    sockfd: i32,
+    addr: std::net::SocketAddr,
+) -> Reply {
+    let sock = match agent_socket(listener, id, tid, sockfd) {
         Ok(s) => s,
-        Err(e) => return Reply::Error(e.raw_os_error().unwrap_or(libc::EBADF)),
+        Err(e) => return Reply::Error(e),
     };
     // A v4 address on an AF_INET6 socket must be given v4-mapped.
     let addr = match (addr, socket_family(&sock)) {

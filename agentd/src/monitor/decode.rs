@@ -120,6 +120,7 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             // IP address by then. Only a Unix socket is continued with a Unix address.
             if matches!(addr, SockAddr::Unix(_) | SockAddr::Abstract(_)) {
                 let sock = crate::sys::pidfd::get_fd_of_thread(tid, int(a[0]))?;
+                valid(m, n)?;
                 if super::act::socket_family(&sock) != Some(libc::AF_UNIX) {
                     return Err(DecodeError::Errno(libc::EAFNOSUPPORT));
                 }
