@@ -27,7 +27,9 @@
 # Each sample runs the three variants in turn (bare, bwrap, agentd), after one warm-up round.
 #
 # Also printed: the seccomp-notify floor (shared/bench/notify-floor.c, modes 0/2/4, SYNC=1)
-# beside agentd's added µs per mediated call, and agentd's VmRSS with 20 idle runs.
+# beside agentd's added µs per mediated call, the emulated-open floor when the monitor does
+# some work first (bench/workloads/notify-work.c, idle and busy), and agentd's VmRSS with 20
+# idle runs.
 # --quick: smaller workloads and 3 samples, for a smoke check (< 3 minutes).
 set -euo pipefail
 
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --runs) runs=$2; shift ;;
     --rev) rev=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -100,6 +102,7 @@ for w in openclose forkexec connect; do
   gcc -O2 -Wall -pthread -o "$tmp/ws/micro/bin/$w" "$wl_src/$w.c"
 done
 gcc -O2 -o "$tmp/bin/notify-floor" "$floor_src" 2>/dev/null
+gcc -O2 -Wall -o "$tmp/bin/notify-work" "$wl_src/notify-work.c"
 echo "a workspace file" >"$tmp/ws/micro/file.txt"
 
 # (d) a git repo of $n_files small files, three commits, a few uncommitted changes
@@ -324,6 +327,21 @@ floor() {  # floor MODE: median µs per open+close over $floor_n runs
   done | median
 }
 floor0=$(floor 0); floor2=$(floor 2); floor4=$(floor 4)
+# The emulated-open floor with the monitor doing WORK open+close pairs first (3 ≈ the syscalls
+# agentd's fast path makes beyond the floor's own open: the path read, ID_VALID, the O_PATH
+# resolve and fstat, F_SETFL, a close), idle and with the other CPUs busy.
+echo "  notify floor with monitor work (bench/workloads/notify-work.c)…"
+work_floor() {  # work_floor WORK: median µs per open+close over $floor_n runs
+  local i
+  for ((i = 0; i < floor_n; i++)); do
+    "$tmp/bin/notify-work" "$1" | awk '{ print $(NF - 1) }'
+  done | median
+}
+work0=$(work_floor 0); work3=$(work_floor 3)
+spinners=()
+for ((i = 1; i < $(nproc); i++)); do nice -n 19 sh -c 'while :; do :; done' & spinners+=($!); done
+work0_busy=$(work_floor 0); work3_busy=$(work_floor 3)
+kill "${spinners[@]}" 2>/dev/null; wait "${spinners[@]}" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------- memory
 echo "  agentd RSS with $idle_runs idle runs…"
@@ -361,12 +379,16 @@ echo "|--------------------------------------------|--------------:|------------
 printf '%s\n' "${rows[@]}"
 echo
 awk -v f0="$floor0" -v f2="$floor2" -v f4="$floor4" -v ob="$open_bare" -v oa="$open_agentd" -v xb="$busy_bare" -v xa="$busy_agentd" \
+    -v w0="$work0" -v w3="$work3" -v w0b="$work0_busy" -v w3b="$work3_busy" \
     -v fb="$fork_bare" -v fa="$fork_agentd" -v cb="$conn_bare" -v ca="$conn_agentd" \
     -v orc="$open_records" -v frc="$fork_records" -v crc="$conn_records" \
     -v no="$n_open" -v nf="$n_fork" -v nc="$n_conn" 'BEGIN {
   printf "notify floor (notify-floor.c, SYNC=1, µs per open+close): bare %.2f, CONTINUE %.2f (+%.2f), ADDFD+SEND %.2f (+%.2f)\n", f0, f2, f2 - f0, f4, f4 - f0
   printf "agentd added µs per mediated open (a):          %6.2f   (floor for an emulated open: +%.2f, for CONTINUE: +%.2f)\n", oa - ob, f4 - f0, f2 - f0
   printf "agentd added µs per mediated open (a′), other CPUs busy: %6.2f\n", xa - xb
+  printf "emulated-open floor with monitor work (notify-work.c, µs per open+close, bare %.2f):\n", f0
+  printf "  other CPUs idle: work 0 %.2f (+%.2f), work 3 %.2f (+%.2f)   agentd (a): +%.2f = %.2f× the work-3 floor\n", w0, w0 - f0, w3, w3 - f0, oa - ob, (oa - ob) / (w3 - f0)
+  printf "  other CPUs busy: work 0 %.2f (+%.2f), work 3 %.2f (+%.2f)   agentd (a′): +%.2f = %.2f× the work-3 floor\n", w0b, w0b - f0, w3b, w3b - f0, xa - xb, (xa - xb) / (w3b - f0)
   mpf = frc / nf
   printf "agentd added µs per fork+exec (b):              %6.2f   (%.1f audit records per fork+exec: the exec and the loader'"'"'s opens; %.2f µs per record)\n", fa - fb, mpf, (mpf > 0) ? (fa - fb) / mpf : 0
   printf "agentd added µs per connect (c):                %6.2f   (%.2f audit records per connect)\n", ca - cb, crc / nc
