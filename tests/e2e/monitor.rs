@@ -593,35 +593,69 @@ fn monitor_openat2_keeps_the_agents_own_containment() {
     std::fs::create_dir(&sub).unwrap();
     agentd_tests::tempdir::chown(&sub, c.uid, c.gid);
     write_file(&c, "sub/inner.txt", "inner-text\n");
+    write_file(&c, "sub/denied.txt", "denied-text\n");
     write_file(&c, "outside.txt", "outside-text\n");
-    let cases: [(&str, &str, &str); 6] = [
-        ("beneath", "inner.txt", "read inner-text"),
-        ("beneath", "../outside.txt", "errno:18"),
-        ("beneath", "/etc/hostname", "errno:18"),
-        ("in-root", "/inner.txt", "read inner-text"),
-        ("in-root", "../outside.txt", "errno:2"),
-        ("in-root", "../../../etc/hostname", "errno:2"),
+    // (mode, path, unconfined, confined): the same, but for the file a rule denies.
+    let cases: [(&str, &str, &str, &str); 7] = [
+        ("beneath", "inner.txt", "read inner-text", "read inner-text"),
+        ("beneath", "../outside.txt", "errno:18", "errno:18"),
+        ("beneath", "/etc/hostname", "errno:18", "errno:18"),
+        (
+            "in-root",
+            "/inner.txt",
+            "read inner-text",
+            "read inner-text",
+        ),
+        ("in-root", "../outside.txt", "errno:2", "errno:2"),
+        ("in-root", "../../../etc/hostname", "errno:2", "errno:2"),
+        ("in-root", "/denied.txt", "read denied-text", "errno:1"),
     ];
     let script: String = cases
         .iter()
-        .map(|(mode, path, _)| format!("{probe} openat2 {mode} sub {path}; "))
+        .map(|(mode, path, _, _)| format!("{probe} openat2 {mode} sub {path}; "))
         .collect();
-    let p = policy(&d, "contained", "");
+    let p = policy(
+        &d,
+        "contained",
+        &deny_rule("deny-sub", "open", "path", "${WORKSPACE}/sub/denied.txt"),
+    );
+    let mut last = None;
     for confined in [false, true] {
-        let out = if confined {
-            traced(&c, &p, &["sh", "-c", &script]).0
+        let (out, run) = if confined {
+            traced(&c, &p, &["sh", "-c", &script])
         } else {
-            c.unconfined(&["sh", "-c", &script])
+            (c.unconfined(&["sh", "-c", &script]), String::new())
         };
         let lines: Vec<&str> = out.stdout.lines().collect();
-        let want: Vec<&str> = cases.iter().map(|(_, _, w)| *w).collect();
+        let want: Vec<&str> = cases
+            .iter()
+            .map(|(_, _, u, c)| if confined { *c } else { *u })
+            .collect();
         check(
             &d,
             &out,
             lines == want,
-            &format!("confined={confined}: {cases:?} gave {lines:?}"),
+            &format!("confined={confined}: want {want:?}, got {lines:?}"),
         );
+        last = Some((out, run));
     }
+    // Judged by the real path the contained resolution reached.
+    let (out, run) = last.unwrap();
+    let records = audit(&d, &out, &run);
+    let inner = display(&sub.join("inner.txt"));
+    let denied = display(&sub.join("denied.txt"));
+    let opens = |path: &str, verdict: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"] == "open" && r["path"] == path && r["verdict"] == verdict)
+            .count()
+    };
+    assert!(
+        opens(&inner, "allow") == 2 && opens(&denied, "deny") == 1,
+        "records of the contained opens:\n{}\n--- agentd log ---\n{}",
+        briefs(&records),
+        d.log()
+    );
 }
 
 #[test]
@@ -1144,8 +1178,11 @@ fn monitor_dev_tty_is_the_runs_terminal() {
         eprintln!("SKIP: script(1) (util-linux) is not installed: no way to give agentctl a pty");
         return;
     }
+    // Also through openat2(RESOLVE_BENEATH) from /dev, which the monitor resolves another way.
+    let probe = display(&c.install_probe());
     let inner = format!(
-        "{} --socket {} run -- sh -c 'echo via-dev-tty > /dev/tty; echo rc=$?'",
+        "{} --socket {} run -- sh -c 'echo via-dev-tty > /dev/tty; echo rc=$?; \
+         {probe} openat2 beneath /dev tty via-openat2-tty'",
         agentd_tests::bins::agentctl().display(),
         d.socket().display()
     );
@@ -1155,8 +1192,11 @@ fn monitor_dev_tty_is_the_runs_terminal() {
     check(
         &d,
         &out,
-        out.stdout.contains("via-dev-tty") && out.stdout.contains("rc=0"),
-        "in a pty run, /dev/tty is the run's terminal",
+        out.stdout.contains("via-dev-tty")
+            && out.stdout.contains("rc=0")
+            && out.stdout.contains("via-openat2-tty")
+            && out.stdout.contains("wrote"),
+        "in a pty run, /dev/tty is the run's terminal (opened directly or through openat2)",
     );
     let out = c.sh("echo x > /dev/tty; echo rc=$?");
     check(

@@ -297,13 +297,7 @@ fn open(
         return Err(DecodeError::Errno(libc::EEXIST));
     }
     let real = real_path(&target)?;
-    // `/dev/tty` means the opener's controlling terminal; opened here it would mean the
-    // daemon's. The policy judges `/dev/tty`; the object opened is the task's terminal.
-    let target = if real == std::path::Path::new("/dev/tty") && resolve::is_dev_tty(&target) {
-        resolve::controlling_tty(tid).map_err(DecodeError::from)?
-    } else {
-        target
-    };
+    let target = own_tty(tid, &real, target)?;
     // Only a path-less object (pipe, socket, anonymous inode) reached through the agent's own
     // descriptor skips the policy: anything with a path is judged by that path.
     let builtin = (own_fd && !real.is_absolute()).then(|| Decision {
@@ -370,6 +364,7 @@ fn contained(
             if !real.is_absolute() {
                 return Err(DecodeError::Errno(libc::EACCES));
             }
+            let target = own_tty(tid, &real, target)?;
             Ok(Decoded::Open {
                 event: Event::Open { path: real, access },
                 target,
@@ -401,6 +396,15 @@ fn contained(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `/dev/tty` means the opener's controlling terminal; opened here it would mean the daemon's.
+/// The policy judges `/dev/tty`; the object opened is the task's own terminal.
+fn own_tty(tid: i32, real: &std::path::Path, target: OwnedFd) -> Result<OwnedFd, DecodeError> {
+    if real == std::path::Path::new("/dev/tty") && resolve::is_dev_tty(&target) {
+        return resolve::controlling_tty(tid).map_err(DecodeError::from);
+    }
+    Ok(target)
 }
 
 /// The fast path of an open (most opens take it): when the path the agent named has no `..`

@@ -13,9 +13,9 @@
 //!   `race-connect-to` does the same against listeners someone else runs. `race-family` and
 //!   `race-family-to` connect to B only, flipping the sockaddr's family between AF_UNIX and
 //!   AF_INET instead (a Unix address must not let an IP connect through).
-//! - `openat2 beneath|in-root DIR PATH`: opens DIR, then `openat2(DIR, PATH, O_RDONLY,
+//! - `openat2 beneath|in-root DIR PATH [TEXT]`: opens DIR, then `openat2(DIR, PATH, O_RDONLY,
 //!   RESOLVE_BENEATH|RESOLVE_IN_ROOT)`; prints `read TEXT` (the file's first line) or
-//!   `errno:N`.
+//!   `errno:N`. With TEXT: opens `O_WRONLY`, writes TEXT and a newline, prints `wrote`.
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -69,13 +69,16 @@ fn main() -> ExitCode {
                 _ => usage("race-connect: PORT_A PORT_B ATTEMPTS SECS are numbers"),
             };
         }
-        ["openat2", mode @ ("beneath" | "in-root"), dir, path] => {
+        ["openat2", mode @ ("beneath" | "in-root"), dir, path, text @ ..] if text.len() <= 1 => {
             let resolve = if *mode == "beneath" {
                 libc::RESOLVE_BENEATH
             } else {
                 libc::RESOLVE_IN_ROOT
             };
-            println!("{}", openat2_under(dir, path, resolve));
+            println!(
+                "{}",
+                openat2_under(dir, path, resolve, text.first().copied())
+            );
             return ExitCode::SUCCESS;
         }
         ["seccomp-listener"] => {
@@ -499,8 +502,9 @@ fn seccomp_listener() -> String {
     outcome(r, true)
 }
 
-/// `openat2(DIR, PATH, O_RDONLY, resolve)`: `read FIRST-LINE` or `errno:N`.
-fn openat2_under(dir: &str, path: &str, resolve: u64) -> String {
+/// `openat2(DIR, PATH, O_RDONLY, resolve)`: `read FIRST-LINE` or `errno:N`; with `text`,
+/// `O_WRONLY` and the text written: `wrote`.
+fn openat2_under(dir: &str, path: &str, resolve: u64, text: Option<&str>) -> String {
     let dir = match std::fs::File::open(dir) {
         Ok(d) => d,
         Err(e) => return format!("dir errno:{}", e.raw_os_error().unwrap_or(0)),
@@ -508,9 +512,15 @@ fn openat2_under(dir: &str, path: &str, resolve: u64) -> String {
     let Ok(p) = CString::new(path) else {
         return "bad path".into();
     };
-    let how: [u64; 3] = [0, 0, resolve]; // open_how { flags: O_RDONLY, mode: 0, resolve }
-                                         // SAFETY: openat2 with an open directory, a NUL-terminated path and a 24-byte open_how
-                                         // that outlive the call.
+    let flags = if text.is_some() {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    // open_how { flags, mode: 0, resolve }
+    let how: [u64; 3] = [u64::try_from(flags).unwrap_or(0), 0, resolve];
+    // SAFETY: openat2 with an open directory, a NUL-terminated path and a 24-byte open_how
+    // that outlive the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_openat2,
@@ -528,6 +538,12 @@ fn openat2_under(dir: &str, path: &str, resolve: u64) -> String {
     };
     // SAFETY: the call just returned this descriptor to us; the File owns and closes it.
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    if let Some(t) = text {
+        return match writeln!(f, "{t}") {
+            Ok(()) => "wrote".into(),
+            Err(e) => format!("write errno:{}", e.raw_os_error().unwrap_or(0)),
+        };
+    }
     let mut text = String::new();
     let _ = f.read_to_string(&mut text);
     format!("read {}", text.lines().next().unwrap_or(""))
