@@ -243,8 +243,19 @@ fn wait_and_answer(
     // A `pause` rule's freeze ends with the answer, before the call is carried out: carrying
     // it out may need the run (a FIFO's open waits for its other end, which a frozen run would
     // never open).
-    if p.pause && as_root(who, || run.resume(false)).is_some_and(|r| r.unwrap_or(false)) {
-        approvals.publish(event("resumed", run));
+    if p.pause {
+        match as_root(who, || run.resume(false)) {
+            Some(Ok(true)) => approvals.publish(event("resumed", run)),
+            Some(Ok(false)) => {}
+            Some(Err(e)) => {
+                tracing::error!(run = %run.id, error = %e, "pause rule: cannot thaw the run")
+            }
+            // This thread could not take the run's identity back: it must carry out nothing.
+            None => {
+                let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
+                return;
+            }
+        }
     }
     let reply = match decision.verdict {
         // Never acted on unrecorded (the monitor stops on the same failure at its next call).
