@@ -563,6 +563,7 @@ fn pending_request(id: &str) -> agentd_proto::PendingRequest {
         target: "127.0.0.1:5432".into(),
         argv: None,
         access: None,
+        argv_hidden: 0,
         pid: 42,
         comm: "curl".into(),
         rule: Some("db".into()),
@@ -574,6 +575,7 @@ fn pending_request(id: &str) -> agentd_proto::PendingRequest {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap() + 60_000)
             .unwrap(),
+        key: String::new(),
     }
 }
 
@@ -702,6 +704,7 @@ fn pending_prints_a_table_or_the_json_array() {
         &["pending"],
         Response::Pending {
             requests: requests.clone(),
+            omitted: 0,
         },
     );
     assert_eq!(req, Request::Pending { follow: false });
@@ -723,6 +726,7 @@ fn pending_prints_a_table_or_the_json_array() {
         &["pending", "--json"],
         Response::Pending {
             requests: requests.clone(),
+            omitted: 0,
         },
     );
     let parsed: Vec<agentd_proto::PendingRequest> =
@@ -736,7 +740,13 @@ fn pending_follow_streams_pending_and_decided_events_until_agentd_closes() {
     let (socket, server) = fake_daemon(&dir, |mut s| {
         let (env, _) = read_request(&mut s);
         assert_eq!(env.req, Request::Pending { follow: true });
-        send(&mut s, &Response::Pending { requests: vec![] });
+        send(
+            &mut s,
+            &Response::Pending {
+                requests: vec![],
+                omitted: 0,
+            },
+        );
         send(
             &mut s,
             &daemon_event("pending", Some(pending_request("q1"))),
@@ -826,6 +836,7 @@ fn watch_in_line_mode_prints_events_and_sends_the_answers_read_from_stdin() {
             &mut s,
             &Response::Pending {
                 requests: vec![pending_request("q1")],
+                omitted: 0,
             },
         ),
         answer => {

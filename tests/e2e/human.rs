@@ -679,7 +679,7 @@ fn human_only_the_owner_outside_any_run_or_root_may_answer_or_control() {
     );
     // Run A asks twice (once for root to approve, once for root to deny), then sleeps.
     let marker = "e2e-held-run";
-    let script = "echo started; cat ask.txt; cat ask.txt; exec sleep 60";
+    let script = "echo started; cat ask.txt; cat ask.txt; echo second-done; exec sleep 60";
     let mut a = spawn_run(&d, &c, &held, &["sh", "-c", script, marker]);
     wait_line(&d, &mut a, "started", START_TIMEOUT);
     let is_ask = |p: &Value| {
@@ -785,6 +785,8 @@ fn human_only_the_owner_outside_any_run_or_root_may_answer_or_control() {
     let out = d.agentctl_as_root(&["deny", &q2]);
     check_code(&d, &out, 0, "root: deny");
     wait_line(&d, &mut a, "asked", Duration::from_secs(10));
+    // The denied cat has written its error before the run is killed.
+    wait_line(&d, &mut a, "second-done", Duration::from_secs(10));
     let out = d.agentctl_as_root(&["kill", &run]);
     check_code(&d, &out, 0, "root: kill");
     let (status, stderr) = wait_end(&d, &mut a, Duration::from_secs(20));

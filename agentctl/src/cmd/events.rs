@@ -72,7 +72,8 @@ pub fn now_ms() -> u64 {
 pub fn format_event(e: &DaemonEvent, now_ms: u64) -> String {
     let details = match e.kind.as_str() {
         "pending" => e.pending.as_ref().map_or_else(String::new, |p| {
-            let mut s = format!("{} {} {}", p.id, p.kind, target(&p.subject()));
+            // In full: a human may answer from this line.
+            let mut s = format!("{} {} {}", p.id, p.kind, p.subject());
             match &p.rule {
                 Some(rule) => s.push_str(&format!(" (rule: {rule} — {})", p.reason)),
                 None => s.push_str(&format!(" ({})", p.reason)),
@@ -153,6 +154,7 @@ mod tests {
             target: "10.0.0.5:5432".into(),
             argv: None,
             access: None,
+            argv_hidden: 0,
             pid: 42,
             comm: "curl".into(),
             rule: Some("db".into()),
@@ -160,6 +162,7 @@ mod tests {
             pause: false,
             waiting: 1,
             deadline_ms: 1_735_725_630_250,
+            key: String::new(),
         }
     }
 

@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 /// The widest TARGET cell; longer targets end in `…`.
-const TARGET_WIDTH: usize = 48;
+pub(crate) const TARGET_WIDTH: usize = 48;
 
 pub fn run(socket: &Path, args: &Args) -> Result<i32> {
     let mut conn = Connection::connect(socket)?;
@@ -42,7 +42,15 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
     )
     .context("cannot list pending requests")?;
     let requests = match conn.recv().context("cannot list pending requests")? {
-        Some(Response::Pending { requests }) => requests,
+        Some(Response::Pending { requests, omitted }) => {
+            if omitted > 0 {
+                eprintln!(
+                    "agentctl: {omitted} more requests are waiting than fit in one answer; \
+                     the most urgent are listed"
+                );
+            }
+            requests
+        }
         Some(Response::Error(body)) => {
             return Err(
                 anyhow::Error::new(Hinted::from(body)).context("cannot list pending requests")
@@ -57,6 +65,7 @@ pub fn run(socket: &Path, args: &Args) -> Result<i32> {
         (true, true) => writeln!(out, "{}", serde_json::to_string(&requests)?),
         (false, _) => table_lines(&requests, now_ms())
             .iter()
+            .chain(in_full(&requests).iter())
             .try_for_each(|l| writeln!(out, "{l}")),
     };
     if printed.and_then(|()| out.flush()).is_err() || !args.follow {
@@ -104,6 +113,26 @@ pub fn table_lines(requests: &[PendingRequest], now_ms: u64) -> Vec<String> {
     align(&rows)
 }
 
+/// After the table, each request whose TARGET cell was shortened, in full (a human must see
+/// all of what they approve): `ID in full: SUBJECT`.
+pub fn in_full(requests: &[PendingRequest]) -> Vec<String> {
+    let long: Vec<String> = requests
+        .iter()
+        .filter(|p| agentd_proto::printable(&p.subject()).chars().count() > TARGET_WIDTH)
+        .map(|p| {
+            format!(
+                "{} in full: {}",
+                p.id,
+                agentd_proto::printable(&p.subject())
+            )
+        })
+        .collect();
+    if long.is_empty() {
+        return long;
+    }
+    std::iter::once(String::new()).chain(long).collect()
+}
+
 /// `in 12s` (rounded up), or `now` once the deadline has passed.
 pub fn expires(deadline_ms: u64, now_ms: u64) -> String {
     match deadline_ms.saturating_sub(now_ms) {
@@ -137,6 +166,7 @@ mod tests {
             target: "/w/.env".into(),
             argv: None,
             access: None,
+            argv_hidden: 0,
             pid: 42,
             comm: "cat".into(),
             rule: Some("secrets".into()),
@@ -144,6 +174,7 @@ mod tests {
             pause: false,
             waiting: 1,
             deadline_ms,
+            key: String::new(),
         }
     }
 
@@ -169,6 +200,37 @@ mod tests {
         assert_eq!(expires(1_000, 1_000), "now");
         assert_eq!(expires(1_000, 5_000), "now");
         assert_eq!(expires(1_001, 1_000), "in 1s");
+    }
+
+    #[test]
+    fn requests_shortened_in_the_table_follow_it_in_full() {
+        let short = request("ab12", 10_000);
+        let mut long = request("cd34", 10_000);
+        long.kind = "exec".into();
+        long.target = "/usr/bin/git".into();
+        long.argv = Some(vec![
+            "git".into(),
+            "push".into(),
+            "origin".into(),
+            "x".repeat(60),
+            "--force".into(),
+        ]);
+        long.argv_hidden = 2;
+        let lines = table_lines(&[short.clone(), long.clone()], 0);
+        assert!(
+            !lines[2].contains("--force"),
+            "the cell is shortened: {}",
+            lines[2]
+        );
+        let full = in_full(&[short.clone(), long]);
+        assert_eq!(full.len(), 2, "{full:?}");
+        assert!(full[1].starts_with("cd34 in full: /usr/bin/git: git push origin xxx"));
+        assert!(
+            full[1].ends_with("--force … and 2 more arguments"),
+            "{}",
+            full[1]
+        );
+        assert!(in_full(&[short]).is_empty());
     }
 
     #[test]

@@ -134,9 +134,14 @@ pub struct PendingRequest {
     pub kind: String,
     /// The path (exec, open) or address (connect) asked about.
     pub target: String,
-    /// exec: the argument list asked about. An approval covers exactly this list.
+    /// exec: the argument list asked about (at most [`MAX_SHOWN_ARGV`] bytes of it; see
+    /// `argv_hidden`). An approval covers exactly the whole list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
+    /// exec: how many arguments past `argv` are not shown (a longer list than
+    /// [`MAX_SHOWN_ARGV`]; `agentctl audit` records the first 32 KiB).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argv_hidden: u32,
     /// open: `read` or `write`. An approval covers exactly this access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
@@ -150,14 +155,32 @@ pub struct PendingRequest {
     pub waiting: u32,
     /// Unix time (milliseconds) when the request is denied if nobody answers.
     pub deadline_ms: u64,
+    /// The daemon's own key of what is asked, over the whole argv (never sent): identical asks
+    /// collapse into one request, and `approve --for/--run` grants later calls, only when it
+    /// is equal.
+    #[serde(skip)]
+    pub key: String,
+}
+
+/// The most argv text a pending request carries (so a request, and a list of them, stays far
+/// below [`MAX_FRAME`]).
+pub const MAX_SHOWN_ARGV: usize = 4096;
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl PendingRequest {
-    /// What is asked, in full: the target with the argv of an exec or the access of an open
-    /// (`/usr/bin/git: git push --force`, `/w/.env [write]`). Identical asks collapse into
-    /// one request, and `approve --for/--run` grants cover later calls, only when this is equal.
+    /// What is asked, as shown to a human: the target with the argv of an exec or the access of
+    /// an open (`/usr/bin/git: git push --force`, `/w/.env [write]`), and how many arguments
+    /// are not shown, if any.
     pub fn subject(&self) -> String {
-        subject(&self.target, self.argv.as_deref(), self.access.as_deref())
+        let mut s = subject(&self.target, self.argv.as_deref(), self.access.as_deref());
+        if self.argv_hidden > 0 {
+            s.push_str(&format!(" … and {} more arguments", self.argv_hidden));
+        }
+        s
     }
 }
 
@@ -222,13 +245,18 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A character that changes how a line is shown rather than showing itself: control
-/// characters (C0, DEL, C1: escape sequences, newlines, carriage returns) and the invisible
-/// format characters that reorder or hide text (bidirectional overrides and isolates,
-/// zero-width characters, the byte-order mark).
+/// characters (C0, DEL, C1: escape sequences, newlines, carriage returns), the line and
+/// paragraph separators, and every format character (Unicode category Cf: bidirectional marks,
+/// overrides and isolates, zero-width characters, the soft hyphen, the byte-order mark, tags).
 pub fn hidden_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+            '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}'
+            | '\u{890}'..='\u{891}' | '\u{8e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
+            | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }
 
 fn escaped(c: char) -> String {
@@ -237,7 +265,8 @@ fn escaped(c: char) -> String {
         '\t' => r"\t".into(),
         '\r' => r"\r".into(),
         c if u32::from(c) < 0x100 => format!(r"\x{:02x}", u32::from(c)),
-        c => format!(r"\u{:04x}", u32::from(c)),
+        c if u32::from(c) <= 0xffff => format!(r"\u{:04x}", u32::from(c)),
+        c => format!(r"\U{:08x}", u32::from(c)),
     }
 }
 
@@ -286,7 +315,18 @@ mod display_tests {
             r"a\u2066b\u200bc\ufeff"
         );
         for c in [
-            '\u{0}', '\u{7f}', '\u{85}', '\u{202a}', '\u{202e}', '\u{2069}',
+            '\u{0}',
+            '\u{7f}',
+            '\u{85}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{202a}',
+            '\u{202e}',
+            '\u{2028}',
+            '\u{2069}',
+            '\u{206f}',
+            '\u{fffb}',
+            '\u{e0041}',
         ] {
             assert!(printable(&c.to_string()).chars().all(|c| !hidden_char(c)));
         }
@@ -397,6 +437,10 @@ pub enum Response {
     },
     Pending {
         requests: Vec<PendingRequest>,
+        /// Requests not listed: the list would not fit in one frame (the most urgent come
+        /// first).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        omitted: u32,
     },
     DaemonEvent {
         event: DaemonEvent,

@@ -97,7 +97,11 @@ impl Approvals {
             "{}\u{0}{}\u{0}{}\u{0}{:?}",
             req.run,
             req.kind,
-            req.subject(),
+            if req.key.is_empty() {
+                req.subject()
+            } else {
+                req.key.clone()
+            },
             req.rule
         );
         let mut slots = self.slots();

@@ -120,7 +120,7 @@ pub fn approve(
             entry.add_grant(super::registry::TempGrant {
                 rule: req.rule.clone(),
                 kind: req.kind.clone(),
-                subject: req.subject(),
+                key: req.key.clone(),
                 until,
                 by: asker.uid,
             });

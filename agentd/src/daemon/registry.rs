@@ -43,12 +43,12 @@ struct PauseState {
 }
 
 /// A temporary allow added by `approve --for` or `--run`: the same rule and subject (target,
-/// with the argv of an exec or the access of an open: `PendingRequest::subject`) in this run.
+/// with the whole argv of an exec or the access of an open: `PendingRequest::key`) in this run.
 #[derive(Debug, Clone)]
 pub struct TempGrant {
     pub rule: Option<String>,
     pub kind: String,
-    pub subject: String,
+    pub key: String,
     pub until: Option<Instant>,
     pub by: u32,
 }
@@ -132,14 +132,14 @@ impl RunEntry {
         grants.push(g);
     }
 
-    /// A temporary allow covering this rule and subject, if one is in force.
-    pub fn grant_for(&self, rule: Option<&str>, kind: &str, subject: &str) -> Option<TempGrant> {
+    /// A temporary allow covering this rule and subject key, if one is in force.
+    pub fn grant_for(&self, rule: Option<&str>, kind: &str, key: &str) -> Option<TempGrant> {
         lock(&self.grants)
             .iter()
             .find(|g| {
                 g.rule.as_deref() == rule
                     && g.kind == kind
-                    && g.subject == subject
+                    && g.key == key
                     && g.until.is_none_or(|u| u > Instant::now())
             })
             .cloned()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentd_proto::codec::decode_request;
-use agentd_proto::{ErrorBody, ErrorCode, Request, Response, RunDetail};
+use agentd_proto::{ErrorBody, ErrorCode, PendingRequest, Request, Response, RunDetail};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::net::UnixStream;
@@ -107,8 +107,13 @@ pub async fn serve_connection(state: Arc<State>, stream: UnixStream) {
             Request::Pending { follow } => {
                 let _ = conn.take_fds();
                 let asker = state.asker(&caller);
-                let requests = state.approvals.list(asker);
-                if conn.send(&Response::Pending { requests }).await.is_err() || !follow {
+                let (requests, omitted) = fit_in_frame(state.approvals.list(asker));
+                if conn
+                    .send(&Response::Pending { requests, omitted })
+                    .await
+                    .is_err()
+                    || !follow
+                {
                     if follow {
                         return;
                     }
@@ -194,6 +199,25 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
         )),
     };
     result.unwrap_or_else(Response::Error)
+}
+
+/// The requests (most urgent first) that fit in half a frame, and how many did not: a list
+/// too long for one frame would otherwise not be sent at all.
+fn fit_in_frame(requests: Vec<PendingRequest>) -> (Vec<PendingRequest>, u32) {
+    let budget = agentd_proto::MAX_FRAME / 2;
+    let mut used = 0usize;
+    let mut fitting = Vec::new();
+    let mut rest = requests.into_iter();
+    for r in rest.by_ref() {
+        let size = serde_json::to_vec(&r).map_or(usize::MAX, |v| v.len() + 1);
+        if used.saturating_add(size) > budget {
+            let omitted = 1 + rest.count();
+            return (fitting, u32::try_from(omitted).unwrap_or(u32::MAX));
+        }
+        used += size;
+        fitting.push(r);
+    }
+    (fitting, 0)
 }
 
 /// How often `audit --follow` looks for new records.
@@ -441,5 +465,46 @@ mod tests {
         assert!(err.message.contains("fork"));
         let err = audit_target(&r, runs, me, &query("ab", None, Some("maybe"))).unwrap_err();
         assert!(err.message.contains("maybe"));
+    }
+
+    fn pending(id: &str, argv_len: usize) -> PendingRequest {
+        PendingRequest {
+            id: id.into(),
+            run: "r1".into(),
+            uid: 1000,
+            kind: "exec".into(),
+            target: "/bin/x".into(),
+            argv: Some(vec!["\u{1}".repeat(argv_len)]),
+            argv_hidden: 0,
+            access: None,
+            pid: 1,
+            comm: "x".into(),
+            rule: None,
+            reason: "r".into(),
+            pause: false,
+            waiting: 1,
+            deadline_ms: 0,
+            key: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_pending_list_too_long_for_a_frame_is_cut_and_counted() {
+        let few = vec![pending("a", 10), pending("b", 10)];
+        assert_eq!(fit_in_frame(few).1, 0);
+        // Control bytes take 6 bytes each in JSON: 100 requests of 4 KiB of them are ~2.4 MiB.
+        let many: Vec<PendingRequest> = (0..100).map(|i| pending(&i.to_string(), 4096)).collect();
+        let (fit, omitted) = fit_in_frame(many);
+        assert!(
+            !fit.is_empty() && fit[0].id == "0",
+            "the most urgent come first"
+        );
+        assert_eq!(fit.len() + omitted as usize, 100);
+        let frame = serde_json::to_vec(&Response::Pending {
+            requests: fit,
+            omitted,
+        })
+        .unwrap();
+        assert!(frame.len() < agentd_proto::MAX_FRAME);
     }
 }

@@ -343,7 +343,7 @@ fn hold(
     if let Some(g) = m
         .ctx
         .run
-        .grant_for(decision.rule_id.as_deref(), subject.kind, &subject.text())
+        .grant_for(decision.rule_id.as_deref(), subject.kind, &subject.key())
     {
         let allowed = Decision {
             verdict: Verdict::Allow,

@@ -88,9 +88,55 @@ impl Subject {
         }
     }
 
-    /// The full text grants and identical asks are matched on ([`agentd_proto::subject`]).
-    pub fn text(&self) -> String {
-        agentd_proto::subject(&self.target, self.argv.as_deref(), self.access.as_deref())
+    /// What grants and identical asks are matched on: a digest of the kind, the target, every
+    /// argument and the access, each length-prefixed (two different calls never share a key,
+    /// however their text would read).
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut field = |b: &[u8]| {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        field(self.kind.as_bytes());
+        field(self.target.as_bytes());
+        match &self.argv {
+            Some(argv) => {
+                field(&(argv.len() as u64).to_le_bytes());
+                argv.iter().for_each(|a| field(a.as_bytes()));
+            }
+            None => field(b"-"),
+        }
+        field(self.access.as_deref().unwrap_or("-").as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The argv as a pending request shows it: at most `MAX_SHOWN_ARGV` bytes (an argument cut
+    /// there ends in `…`), and how many arguments are not shown.
+    fn shown_argv(&self) -> (Option<Vec<String>>, u32) {
+        let Some(argv) = &self.argv else {
+            return (None, 0);
+        };
+        let mut budget = agentd_proto::MAX_SHOWN_ARGV;
+        let mut shown = Vec::new();
+        for a in argv {
+            if budget == 0 {
+                break;
+            }
+            if a.len() <= budget {
+                budget -= a.len();
+                shown.push(a.clone());
+            } else {
+                let mut end = budget;
+                while !a.is_char_boundary(end) {
+                    end -= 1;
+                }
+                shown.push(format!("{}…", &a[..end]));
+                budget = 0;
+            }
+        }
+        let hidden = u32::try_from(argv.len() - shown.len()).unwrap_or(u32::MAX);
+        (Some(shown), hidden)
     }
 }
 
@@ -153,14 +199,18 @@ fn wait_and_answer(
         return;
     }
     let subject = Subject::of(&p.event);
+    let key = subject.key();
+    let (argv, argv_hidden) = subject.shown_argv();
     let request = PendingRequest {
         id: String::new(),
         run: run.id.clone(),
         uid: who.uid,
         kind: subject.kind.into(),
         target: subject.target,
-        argv: subject.argv,
+        argv,
+        argv_hidden,
         access: subject.access,
+        key,
         pid: p.tid,
         comm: p.comm.clone(),
         rule: p.decision.rule_id.clone(),
@@ -284,5 +334,58 @@ fn verdict(v: Verdict, asked: &Decision, reason: String) -> Decision {
         verdict: v,
         rule_id: asked.rule_id.clone(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn exec(path: &str, argv: &[&str]) -> Subject {
+        Subject::of(&Event::Exec {
+            path: PathBuf::from(path),
+            argv: argv.iter().map(|a| (*a).to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn key_tells_apart_calls_whose_text_reads_alike() {
+        // Both read `/tmp/a: b: c` as text.
+        assert_ne!(
+            exec("/tmp/a", &["b:", "c"]).key(),
+            exec("/tmp/a: b", &["c"]).key()
+        );
+        assert_ne!(
+            exec("/bin/sh", &["a b"]).key(),
+            exec("/bin/sh", &["a", "b"]).key()
+        );
+        assert_ne!(exec("/bin/x", &[]).key(), exec("/bin/x", &[""]).key());
+        assert_eq!(exec("/bin/x", &["y"]).key(), exec("/bin/x", &["y"]).key());
+        let open = |access| {
+            Subject::of(&Event::Open {
+                path: PathBuf::from("/w/f"),
+                access,
+            })
+        };
+        assert_ne!(
+            open(agentd_policy::OpenAccess::Read).key(),
+            open(agentd_policy::OpenAccess::Write).key()
+        );
+    }
+
+    #[test]
+    fn shown_argv_stays_within_its_budget_and_counts_the_rest() {
+        let big = "x".repeat(3000);
+        let argv: Vec<&str> = vec!["prog", &big, &big, "--force"];
+        let (shown, hidden) = exec("/bin/prog", &argv).shown_argv();
+        let shown = shown.unwrap();
+        assert_eq!(shown.len(), 3);
+        assert!(shown[2].ends_with('…'));
+        assert_eq!(hidden, 1, "--force is counted, not dropped silently");
+        let bytes: usize = shown.iter().map(String::len).sum();
+        assert!(bytes <= agentd_proto::MAX_SHOWN_ARGV + '…'.len_utf8());
+        let (shown, hidden) = exec("/bin/ls", &["ls", "-l"]).shown_argv();
+        assert_eq!((shown.unwrap().len(), hidden), (2, 0));
     }
 }

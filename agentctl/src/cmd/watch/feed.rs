@@ -152,7 +152,7 @@ fn snapshot(socket: &std::path::Path) -> Result<(Vec<RunInfo>, Vec<PendingReques
     };
     let req = Request::Pending { follow: false };
     let pending = match client::request(socket, req).context("cannot list pending requests")? {
-        Response::Pending { requests } => requests,
+        Response::Pending { requests, .. } => requests,
         other => {
             return Err(anyhow!(
                 "unexpected answer from agentd to pending: {other:?}"

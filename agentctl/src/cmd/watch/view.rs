@@ -147,6 +147,17 @@ impl View {
             .map(|i| i + 1);
         let shown = section(&pending, budget - budget / 3, width, selected_row);
         lines.extend(shown);
+        // The selected request in full when its TARGET cell is shortened: `y` approves all of it.
+        if let Some(p) = self.selected() {
+            let full = agentd_proto::printable(&p.subject()).into_owned();
+            if full.chars().count() > crate::cmd::pending::TARGET_WIDTH {
+                lines.extend(wrap(
+                    &format!("{} in full: {full}", p.id),
+                    width,
+                    FULL_LINES,
+                ));
+            }
+        }
         lines.push(String::new());
         let room = height.saturating_sub(lines.len() + 3);
         let skip = self.events.len().saturating_sub(room);
@@ -209,6 +220,25 @@ fn section(table: &[String], max: usize, width: usize, selected: Option<usize>) 
     out
 }
 
+/// At most this many lines show a selected request in full.
+const FULL_LINES: usize = 6;
+
+/// `s` in lines of `width` characters, at most `max` of them; the last one says what is cut.
+fn wrap(s: &str, width: usize, max: usize) -> Vec<String> {
+    let width = width.max(20);
+    let chars: Vec<char> = s.chars().collect();
+    let mut lines: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
+    if lines.len() > max {
+        lines.truncate(max);
+        let note = " … (more: agentctl pending)";
+        if let Some(last) = lines.last_mut() {
+            let keep = width.saturating_sub(note.chars().count());
+            *last = last.chars().take(keep).collect::<String>() + note;
+        }
+    }
+    lines
+}
+
 fn clip(s: &str, width: usize) -> String {
     s.chars().take(width).collect()
 }
@@ -251,6 +281,7 @@ mod tests {
             target: "127.0.0.1:5432".into(),
             argv: None,
             access: None,
+            argv_hidden: 0,
             pid: 42,
             comm: "curl".into(),
             rule: Some("db".into()),
@@ -258,6 +289,7 @@ mod tests {
             pause: false,
             waiting: 1,
             deadline_ms,
+            key: String::new(),
         }
     }
 
@@ -350,5 +382,29 @@ mod tests {
         let screen = v.render(0, 80, 16);
         assert!(screen.contains("\x1b[7mq15"), "{screen:?}");
         assert!(screen.contains("more"), "{screen:?}");
+    }
+
+    #[test]
+    fn wrap_keeps_lines_to_the_width_and_says_what_it_cuts() {
+        let s = "a".repeat(250);
+        let lines = wrap(&s, 40, 10);
+        assert_eq!(lines.len(), 7);
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
+        assert_eq!(lines.concat(), s);
+        let cut = wrap(&s, 40, 3);
+        assert_eq!(cut.len(), 3);
+        assert!(cut[2].ends_with("(more: agentctl pending)"));
+        assert!(cut.iter().all(|l| l.chars().count() <= 40));
+    }
+
+    #[test]
+    fn render_shows_a_shortened_selected_request_in_full() {
+        let mut v = View::new(None);
+        let mut p = request("q1", "r1", 60_000);
+        p.target = format!("/w/{}/.env", "d".repeat(80));
+        v.set_snapshot(vec![run("r1")], vec![p]);
+        let screen = v.render(0, 100, 30);
+        assert!(screen.contains("q1 in full: /w/ddd"), "{screen}");
+        assert!(screen.contains("/.env"), "{screen}");
     }
 }

@@ -9,6 +9,7 @@ fn req(run: &str, uid: u32, target: &str) -> PendingRequest {
         target: target.into(),
         argv: None,
         access: None,
+        argv_hidden: 0,
         pid: 1,
         comm: "curl".into(),
         rule: Some("db".into()),
@@ -16,6 +17,7 @@ fn req(run: &str, uid: u32, target: &str) -> PendingRequest {
         pause: false,
         waiting: 0,
         deadline_ms: now_ms() + 60_000,
+        key: String::new(),
     }
 }
 
