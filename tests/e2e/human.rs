@@ -1038,3 +1038,46 @@ fn human_a_granted_fifo_open_never_blocks_the_monitor() {
         &format!("the run ends normally ({status}): {stderr}"),
     );
 }
+
+/// A held exec continues only if the agent's memory still holds the command line the human
+/// was shown: an argument rewritten while it waits makes the approved exec fail (EACCES),
+/// never run with the new argument (the kernel reads argv again when an exec continues).
+#[test]
+fn human_an_exec_rewritten_while_held_is_refused() {
+    require!(sandbox);
+    let (d, c) = start();
+    let probe = display(&c.install_probe());
+    let p = policy(
+        &d,
+        "ask-printf",
+        &format!(
+            "[approval]\ntimeout = \"60s\"\n{}",
+            ask_rule(
+                "ask-printf",
+                "exec",
+                "path",
+                "/usr/bin/printf",
+                "e2e ask printf"
+            )
+        ),
+    );
+    let flip = [probe.as_str(), "exec-flip", "/usr/bin/printf", "one", "two"];
+    // Unconfined, an exec after the rewrite runs the rewritten argument.
+    let out = c.unconfined(&[&flip[..], &["2000"]].concat());
+    check(
+        &d,
+        &out,
+        out.stdout.contains("two"),
+        "unconfined: the rewrite reaches the exec (else the probe proves nothing)",
+    );
+    let mut bg = spawn_run(&d, &c, &p, &[&flip[..], &["0"]].concat());
+    let req = wait_pending(&d, &c, "the exec of printf one", |r| {
+        r["kind"] == "exec" && r["argv"][1] == "one"
+    });
+    wait_line(&d, &mut bg, "flipped", Duration::from_secs(10));
+    let out = c.agentctl(&["approve", req["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve printf one");
+    wait_line(&d, &mut bg, "exec errno:13", Duration::from_secs(10));
+    let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
+    ensure(&d, !status.success(), "the rewritten exec did not run");
+}

@@ -519,17 +519,24 @@ fn monitor_exec_rule_denies_with_its_errno() {
 fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
     require!(sandbox);
     let (d, c) = start();
+    // Past the count (40,000 arguments), then past the bytes (3 × 100,000 bytes) read.
     let many = "$(seq 40000)";
+    let big = "\"$b\" \"$b\" \"$b\"";
     let script = format!(
-        "/usr/bin/printf '%.0s' x --force || echo short-refused; \
+        "b=$(printf '%100000s' x); \
+         /usr/bin/printf '%.0s' x --force || echo short-refused; \
          /usr/bin/printf '%.0s' {many} --force || echo long-refused; \
-         /usr/bin/true {many} && echo long-true-ran"
+         /usr/bin/printf '%.0s' {big} --force || echo bytes-refused; \
+         /usr/bin/true {many} && echo long-true-ran; \
+         /usr/bin/true {big} && echo bytes-true-ran"
     );
     let out = c.unconfined(&["sh", "-c", &script]);
     check(
         &d,
         &out,
-        !out.stdout.contains("refused") && out.stdout.contains("long-true-ran"),
+        !out.stdout.contains("refused")
+            && out.stdout.contains("long-true-ran")
+            && out.stdout.contains("bytes-true-ran"),
         "unconfined: the long argv is accepted by the kernel",
     );
     let rule = "\n[[rule]]\nid = \"no-force\"\non = \"exec\"\npath = \"/usr/bin/printf\"\n\
@@ -541,7 +548,9 @@ fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
         &out,
         out.stdout.contains("short-refused")
             && out.stdout.contains("long-refused")
+            && out.stdout.contains("bytes-refused")
             && out.stdout.contains("long-true-ran")
+            && out.stdout.contains("bytes-true-ran")
             && out.stderr.contains("Argument list too long"),
         "the argv rule holds for the short and the long argv; true runs",
     );
@@ -556,14 +565,14 @@ fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
     check(
         &d,
         &out,
-        printf.len() == 2
+        printf.len() == 3
             && printf[0]["rule"] == "no-force"
             && printf[0]["errno"] == EPERM
-            && printf[1]["verdict"] == "deny"
-            && printf[1]["errno"] == 7
-            && printf[1]["truncated"] == true,
+            && printf[1..]
+                .iter()
+                .all(|r| r["verdict"] == "deny" && r["errno"] == 7 && r["truncated"] == true),
         &format!(
-            "printf: denied by the rule, then E2BIG and truncated:\n{}",
+            "printf: denied by the rule, then twice E2BIG and truncated:\n{}",
             briefs(printf.iter().copied())
         ),
     );
@@ -571,9 +580,10 @@ fn monitor_exec_argv_past_what_is_read_cannot_slip_past_an_argv_rule() {
     check(
         &d,
         &out,
-        long_true.len() == 1
-            && long_true[0]["verdict"] == "allow"
-            && long_true[0]["truncated"] == true,
+        long_true.len() == 2
+            && long_true
+                .iter()
+                .all(|r| r["verdict"] == "allow" && r["truncated"] == true),
         &format!(
             "true: allowed, truncated:\n{}",
             briefs(long_true.iter().copied())
@@ -1125,13 +1135,16 @@ fn monitor_emulated_opens_keep_their_meaning() {
                   cat plain.txt/ 2>&1; echo rc2=$?; \
                   ln -s .env innocent.txt; cat innocent.txt 2>&1; echo rc3=$?; \
                   ln -s plain.txt late.env; cat late.env; echo rc4=$?; \
-                  rm -f p1 p2 innocent.txt late.env";
+                  (echo x > new.txt/) 2>&1; test -e new.txt && echo created-new.txt; \
+                  rm -f p1 p2 innocent.txt late.env new.txt";
     let unconfined = c.unconfined_sh(script);
     check(
         &d,
         &unconfined,
-        unconfined.stdout.contains("writer-first") && unconfined.stdout.contains("rc3=0"),
-        "unconfined: both FIFO orders work and the symlinks are readable",
+        unconfined.stdout.contains("writer-first")
+            && unconfined.stdout.contains("rc3=0")
+            && unconfined.stdout.contains("Is a directory"),
+        "unconfined: both FIFO orders work, the symlinks are readable, `new.txt/` is EISDIR",
     );
     let out = c.sh(script);
     for want in [
@@ -1144,6 +1157,7 @@ fn monitor_emulated_opens_keep_their_meaning() {
         "rc3=1",
         "plain-text",
         "rc4=0",
+        "Is a directory",
     ] {
         check(
             &d,
@@ -1159,8 +1173,8 @@ fn monitor_emulated_opens_keep_their_meaning() {
     check(
         &d,
         &out,
-        !out.stdout.contains("AGENTD-E2E"),
-        "the hidden .env never shows",
+        !out.stdout.contains("AGENTD-E2E") && !out.stdout.contains("created-new.txt"),
+        "the hidden .env never shows; `new.txt/` creates nothing",
     );
 }
 

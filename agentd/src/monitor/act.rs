@@ -102,30 +102,56 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 Some(fd) => install(m.listener.as_fd(), n.id, &fd, cloexec),
             })
         }
-        Decoded::Exec { event, argv_cut } => {
+        Decoded::Exec {
+            event,
+            argv_cut,
+            asked,
+        } => {
             let policy = m.ctx.policy.get();
+            let decided = decide(&policy, &event);
             let decision = match &event {
                 // Judged on part of its argv, an exec could slip past an argv rule (`--force`
-                // as argument 40,000): where one applies, refused instead.
-                Event::Exec { path, .. } if argv_cut && argv_matters(&policy, path) => Decision {
-                    verdict: Verdict::Deny { errno: libc::E2BIG },
-                    rule_id: None,
-                    reason: format!(
-                        "the argument list is longer than the monitor reads ({} arguments or \
-                         {} KiB) and argv rules apply to this program: refused rather than \
-                         judged on a part of it",
-                        super::decode::MAX_ARGS,
-                        super::decode::MAX_ARGV_BYTES / 1024
-                    ),
-                },
-                _ => decide(&policy, &event),
+                // as argument 40,000), or be put to a human who cannot see all of it: refused
+                // instead.
+                Event::Exec { path, .. }
+                    if argv_cut
+                        && (argv_matters(&policy, path)
+                            || matches!(decided.verdict, Verdict::Ask | Verdict::Pause)) =>
+                {
+                    Decision {
+                        verdict: Verdict::Deny { errno: libc::E2BIG },
+                        rule_id: decided.rule_id,
+                        reason: format!(
+                            "the argument list is longer than the monitor reads ({} arguments \
+                             or {} KiB), and argv rules or a human's answer apply to this \
+                             program: refused rather than judged on a part of it",
+                            super::decode::MAX_ARGS,
+                            super::decode::MAX_ARGV_BYTES / 1024
+                        ),
+                    }
+                }
+                _ => decided,
             };
             if !m.record_marked(tid, &event, &decision, "policy", argv_cut) {
                 return Outcome::Reply(Reply::Error(libc::EIO));
             }
             // exec cannot be emulated: the wall is Landlock EXECUTE and `noexec` mounts, which
-            // check the file really executed; the monitor judges and records.
-            simple(m, n, tid, event, decision)
+            // check the file really executed; the monitor judges and records. A held exec
+            // continues only if the agent's memory still holds what was judged (the kernel
+            // reads path and argv again).
+            match decision.verdict {
+                Verdict::Ask | Verdict::Pause => {
+                    let call = Box::new(move |_: BorrowedFd<'_>, _: u64| {
+                        if asked.unchanged(tid) {
+                            Reply::Continue
+                        } else {
+                            Reply::Error(libc::EACCES)
+                        }
+                    });
+                    hold(m, n, tid, event, decision, call, Slow::No)
+                }
+                _ => simple(m, n, tid, event, decision),
+            }
         }
         Decoded::Connect {
             event,

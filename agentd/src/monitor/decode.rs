@@ -37,6 +37,25 @@ impl From<std::io::Error> for DecodeError {
     }
 }
 
+/// Where an exec's path and argv are in the agent's memory, and what they held when judged.
+pub(crate) struct ExecArgs {
+    pub path_ptr: u64,
+    pub argv_ptr: u64,
+    pub path: Vec<u8>,
+    pub argv: Vec<String>,
+}
+
+impl ExecArgs {
+    /// Whether the agent's memory still holds the path and argv judged. (An exec cannot be
+    /// emulated: the kernel reads them again when the call continues, so a held exec is
+    /// compared again first; see docs/security.md.)
+    pub fn unchanged(&self, tid: i32) -> bool {
+        let path = proc_mem::read_cstr(tid, self.path_ptr, PATH_MAX);
+        let argv = copy_argv(tid, self.argv_ptr);
+        matches!((path, argv), (Ok(p), Ok((a, _))) if p == self.path && a == self.argv)
+    }
+}
+
 /// A decoded notification.
 pub(crate) enum Decoded {
     Open {
@@ -59,8 +78,13 @@ pub(crate) enum Decoded {
         cloexec: bool,
     },
     /// `argv_cut`: the argv was longer than [`MAX_ARGS`] / [`MAX_ARGV_BYTES`] and the event
-    /// holds its beginning only.
-    Exec { event: Event, argv_cut: bool },
+    /// holds its beginning only. `asked`: what the agent's memory held, to compare again
+    /// before a held exec continues.
+    Exec {
+        event: Event,
+        argv_cut: bool,
+        asked: ExecArgs,
+    },
     /// connect: emulated on the agent's socket when `emulate`.
     Connect {
         event: Event,
@@ -253,6 +277,10 @@ fn open(
     } else {
         OpenAccess::Read
     };
+    // As the kernel: a name ending in `/` is never created.
+    if flags & libc::O_CREAT != 0 && raw.ends_with(b"/") {
+        return Err(DecodeError::Errno(libc::EISDIR));
+    }
     if resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0 {
         return contained(m, n, tid, dirfd, &raw, flags, mode, resolve, access);
     }
@@ -544,19 +572,34 @@ fn exec(
             }
         }
     };
+    let asked = ExecArgs {
+        path_ptr,
+        argv_ptr,
+        path: raw,
+        argv: argv.clone(),
+    };
     Ok(Decoded::Exec {
         event: Event::Exec { path, argv },
         argv_cut: !argv_whole,
+        asked,
     })
 }
 
-/// The argv, and whether it is whole (`false`: cut at [`MAX_ARGS`] or [`MAX_ARGV_BYTES`]).
+/// The argv, and whether it is whole (`false`: cut at [`MAX_ARGS`] or [`MAX_ARGV_BYTES`]);
+/// `ID_VALID` once all is copied.
 fn read_argv(
     m: &Monitor,
     n: &Notif,
     tid: i32,
     argv_ptr: u64,
 ) -> Result<(Vec<String>, bool), DecodeError> {
+    let argv = copy_argv(tid, argv_ptr)?;
+    valid(m, n)?;
+    Ok(argv)
+}
+
+/// [`read_argv`] without the validity check (the caller makes it).
+pub(super) fn copy_argv(tid: i32, argv_ptr: u64) -> Result<(Vec<String>, bool), DecodeError> {
     let mut argv = Vec::new();
     let mut total = 0;
     if argv_ptr == 0 {
@@ -564,7 +607,7 @@ fn read_argv(
     }
     let mut whole = false;
     // The pointer array is read in runs of up to 64 pointers (never across a page: the next
-    // one may be unmapped), the strings one by one; `ID_VALID` once all is copied.
+    // one may be unmapped), the strings one by one.
     let mut ptrs = [0u8; 512];
     let mut at = argv_ptr;
     'array: loop {
@@ -585,8 +628,13 @@ fn read_argv(
             if argv.len() >= MAX_ARGS {
                 break 'array;
             }
-            let arg =
-                proc_mem::read_cstr(tid, ptr, MAX_ARGV_BYTES - total.min(MAX_ARGV_BYTES - 1))?;
+            let left = MAX_ARGV_BYTES - total.min(MAX_ARGV_BYTES - 1);
+            let arg = match proc_mem::read_cstr(tid, ptr, left) {
+                Ok(arg) => arg,
+                // Longer than what is left of the budget: the argv is cut here.
+                Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => break 'array,
+                Err(e) => return Err(e.into()),
+            };
             total += arg.len() + 1;
             argv.push(String::from_utf8_lossy(&arg).into_owned());
             if total >= MAX_ARGV_BYTES {
@@ -597,7 +645,6 @@ fn read_argv(
             .checked_add((got - got % 8) as u64)
             .ok_or(DecodeError::Errno(libc::EFAULT))?;
     }
-    valid(m, n)?;
     Ok((argv, whole))
 }
 

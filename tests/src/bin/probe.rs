@@ -16,6 +16,9 @@
 //! - `openat2 beneath|in-root DIR PATH [TEXT]`: opens DIR, then `openat2(DIR, PATH, O_RDONLY,
 //!   RESOLVE_BENEATH|RESOLVE_IN_ROOT)`; prints `read TEXT` (the file's first line) or
 //!   `errno:N`. With TEXT: opens `O_WRONLY`, writes TEXT and a newline, prints `wrote`.
+//! - `exec-flip PROGRAM FROM TO WAIT_MS`: after WAIT_MS, `execv(PROGRAM, [PROGRAM, FROM])`
+//!   while a thread, after one second, overwrites FROM in place with TO (as long) and prints
+//!   `flipped`; prints `exec errno:N` if the exec fails.
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -80,6 +83,12 @@ fn main() -> ExitCode {
                 openat2_under(dir, path, resolve, text.first().copied())
             );
             return ExitCode::SUCCESS;
+        }
+        ["exec-flip", program, from, to, wait] if from.len() == to.len() => {
+            return match wait.parse() {
+                Ok(ms) => exec_flip(program, from, to, Duration::from_millis(ms)),
+                Err(_) => usage("exec-flip: WAIT_MS is a number"),
+            };
         }
         ["seccomp-listener"] => {
             println!("seccomp {}", seccomp_listener());
@@ -547,4 +556,28 @@ fn openat2_under(dir: &str, path: &str, resolve: u64, text: Option<&str>) -> Str
     let mut text = String::new();
     let _ = f.read_to_string(&mut text);
     format!("read {}", text.lines().next().unwrap_or(""))
+}
+
+/// `exec-flip`: the argument an exec was judged on is rewritten while the exec waits.
+fn exec_flip(program: &str, from: &str, to: &str, wait: Duration) -> ExitCode {
+    let (Ok(prog), Ok(arg)) = (CString::new(program), CString::new(from)) else {
+        return usage("exec-flip: no NUL in arguments");
+    };
+    let arg = arg.into_raw();
+    let target = arg as usize;
+    let to = to.as_bytes().to_vec();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        // SAFETY: `target` points at the CString leaked above (as long as `to` plus a NUL),
+        // alive until the process execs or exits; this races the exec on purpose.
+        unsafe { std::ptr::copy_nonoverlapping(to.as_ptr(), target as *mut u8, to.len()) };
+        println!("flipped");
+        let _ = std::io::stdout().flush();
+    });
+    std::thread::sleep(wait);
+    let argv = [prog.as_ptr(), arg.cast_const(), std::ptr::null()];
+    // SAFETY: NUL-terminated strings and a NULL-terminated array that outlive the call.
+    unsafe { libc::execv(prog.as_ptr(), argv.as_ptr()) };
+    println!("exec errno:{}", errno());
+    ExitCode::from(1)
 }
