@@ -1080,4 +1080,40 @@ fn human_an_exec_rewritten_while_held_is_refused() {
     wait_line(&d, &mut bg, "exec errno:13", Duration::from_secs(10));
     let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
     ensure(&d, !status.success(), "the rewritten exec did not run");
+    let run = req["run"].as_str().unwrap_or_default().to_string();
+    audit_until(&d, &c, &run, |records| {
+        records.iter().any(|r| {
+            r["kind"] == "exec"
+                && r["verdict"] == "deny"
+                && r["reason"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("changed while it was held"))
+        })
+    });
+
+    // The same when the file the path names is swapped (a symlink re-pointed), not the text.
+    let swap = [
+        probe.as_str(),
+        "exec-swap",
+        "tool",
+        "/usr/bin/printf",
+        "/usr/bin/basename",
+    ];
+    let out = c.unconfined(&[&swap[..], &["2000"]].concat());
+    check(
+        &d,
+        &out,
+        out.stdout.lines().any(|l| l == "b"),
+        "unconfined: the exec after the swap runs basename (else the probe proves nothing)",
+    );
+    let mut bg = spawn_run(&d, &c, &p, &[&swap[..], &["0"]].concat());
+    let req = wait_pending(&d, &c, "the exec of tool", |r| {
+        r["kind"] == "exec" && r["argv"][1] == "/a/b"
+    });
+    wait_line(&d, &mut bg, "swapped", Duration::from_secs(10));
+    let out = c.agentctl(&["approve", req["id"].as_str().unwrap_or_default()]);
+    check_code(&d, &out, 0, "approve the exec of tool");
+    wait_line(&d, &mut bg, "exec errno:13", Duration::from_secs(10));
+    let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
+    ensure(&d, !status.success(), "the swapped exec did not run");
 }

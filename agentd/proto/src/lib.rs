@@ -246,8 +246,10 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// A character that changes how a line is shown rather than showing itself: control
 /// characters (C0, DEL, C1: escape sequences, newlines, carriage returns), the line and
-/// paragraph separators, and every format character (Unicode category Cf: bidirectional marks,
-/// overrides and isolates, zero-width characters, the soft hyphen, the byte-order mark, tags).
+/// paragraph separators, every format character (Unicode category Cf: bidirectional marks,
+/// overrides and isolates, zero-width characters, the soft hyphen, the byte-order mark, tags)
+/// and the other characters Unicode says to draw as nothing (default-ignorable: the combining
+/// grapheme joiner, Hangul fillers, variation selectors).
 pub fn hidden_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
@@ -256,7 +258,9 @@ pub fn hidden_char(c: char) -> bool {
             | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
             | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
             | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
-            | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
+            | '\u{e0000}'..='\u{e0fff}' | '\u{34f}' | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}' | '\u{ffa0}')
 }
 
 fn escaped(c: char) -> String {
@@ -327,7 +331,12 @@ mod display_tests {
             '\u{206f}',
             '\u{fffb}',
             '\u{e0041}',
+            '\u{34f}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{e0100}',
         ] {
+            assert!(hidden_char(c), "{:x}", u32::from(c));
             assert!(printable(&c.to_string()).chars().all(|c| !hidden_char(c)));
         }
     }

@@ -201,23 +201,37 @@ fn answer(state: &State, caller: &Caller, req: Request) -> Response {
     result.unwrap_or_else(Response::Error)
 }
 
-/// The requests (most urgent first) that fit in half a frame, and how many did not: a list
-/// too long for one frame would otherwise not be sent at all.
+/// The requests that fit in one frame, and how many did not: a list too long for one frame
+/// would otherwise not be sent at all. Each run's most urgent request comes first, then the
+/// others by urgency, so one run's many or large requests cannot crowd out every other run's;
+/// a request that does not fit is skipped, not the end of the list. The result is in
+/// `requests`' order (most urgent first).
 fn fit_in_frame(requests: Vec<PendingRequest>) -> (Vec<PendingRequest>, u32) {
-    let budget = agentd_proto::MAX_FRAME / 2;
+    let budget = agentd_proto::MAX_FRAME - 16 * 1024;
+    let size = |r: &PendingRequest| serde_json::to_vec(r).map_or(usize::MAX, |v| v.len() + 1);
+    let mut seen_runs = std::collections::HashSet::new();
+    let first: Vec<bool> = requests
+        .iter()
+        .map(|r| seen_runs.insert(r.run.as_str()))
+        .collect();
+    let firsts = (0..requests.len()).filter(|&i| first[i]);
+    let rest = (0..requests.len()).filter(|&i| !first[i]);
     let mut used = 0usize;
-    let mut fitting = Vec::new();
-    let mut rest = requests.into_iter();
-    for r in rest.by_ref() {
-        let size = serde_json::to_vec(&r).map_or(usize::MAX, |v| v.len() + 1);
-        if used.saturating_add(size) > budget {
-            let omitted = 1 + rest.count();
-            return (fitting, u32::try_from(omitted).unwrap_or(u32::MAX));
+    let mut take = vec![false; requests.len()];
+    for i in firsts.chain(rest) {
+        let s = size(&requests[i]);
+        if used.saturating_add(s) <= budget {
+            used += s;
+            take[i] = true;
         }
-        used += size;
-        fitting.push(r);
     }
-    (fitting, 0)
+    let omitted = take.iter().filter(|t| !**t).count();
+    let fitting = requests
+        .into_iter()
+        .zip(take)
+        .filter_map(|(r, t)| t.then_some(r))
+        .collect();
+    (fitting, u32::try_from(omitted).unwrap_or(u32::MAX))
 }
 
 /// How often `audit --follow` looks for new records.
@@ -486,6 +500,27 @@ mod tests {
             deadline_ms: 0,
             key: String::new(),
         }
+    }
+
+    #[test]
+    fn every_run_keeps_a_place_in_a_cut_pending_list() {
+        // Run r1's 40 large requests are the most urgent; r2's small one comes last.
+        let mut list: Vec<PendingRequest> =
+            (0..40).map(|i| pending(&format!("a{i}"), 4096)).collect();
+        let mut other = pending("b", 10);
+        other.run = "r2".into();
+        list.push(other);
+        let (fit, omitted) = fit_in_frame(list);
+        assert!(fit.iter().any(|p| p.id == "b"), "the other run is listed");
+        assert_eq!(fit[0].id, "a0", "still most urgent first");
+        assert!(omitted > 0);
+        // A request too large for what is left is skipped, not the end of the list.
+        let mut huge = pending("huge", 60_000);
+        huge.run = "r3".into();
+        let list = vec![pending("x", 10), huge, pending("y", 10)];
+        let (fit, omitted) = fit_in_frame(list);
+        let ids: Vec<&str> = fit.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!((ids, omitted), (vec!["x", "y"], 1));
     }
 
     #[test]

@@ -141,12 +141,33 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
             // reads path and argv again).
             match decision.verdict {
                 Verdict::Ask | Verdict::Pause => {
+                    let Ok(root) = m.root.try_clone() else {
+                        return Outcome::Reply(Reply::Error(libc::EMFILE));
+                    };
+                    let audit = m.ctx.audit.clone();
+                    let who = super::RunContextLite {
+                        uid: m.ctx.uid,
+                        user: m.ctx.user.clone(),
+                    };
+                    let comm = m.comm(tid, false);
+                    let (judged, rule_id) = (event.clone(), decision.rule_id.clone());
                     let call = Box::new(move |_: BorrowedFd<'_>, _: u64| {
-                        if asked.unchanged(tid) {
-                            Reply::Continue
-                        } else {
-                            Reply::Error(libc::EACCES)
+                        if asked.unchanged(tid, root.as_fd()) {
+                            return Reply::Continue;
                         }
+                        let refused = Decision {
+                            verdict: Verdict::Deny {
+                                errno: libc::EACCES,
+                            },
+                            rule_id,
+                            reason: "approved, but its path, argv or file changed while it \
+                                     was held: not run"
+                                .into(),
+                        };
+                        let entry = super::entry_for(&who, tid, comm, &judged, &refused, "policy");
+                        // Refused either way: whether the record is kept changes nothing here.
+                        let _ = audit.record(entry);
+                        Reply::Error(libc::EACCES)
                     });
                     hold(m, n, tid, event, decision, call, Slow::No)
                 }

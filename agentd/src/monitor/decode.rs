@@ -6,7 +6,7 @@
 //! path that descriptor really names (`readlink` of it), so a symlink can never make the
 //! monitor judge one file and open another.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use agentd_policy::{Decision, Event, OpenAccess, SockAddr, Verdict};
@@ -37,22 +37,32 @@ impl From<std::io::Error> for DecodeError {
     }
 }
 
-/// Where an exec's path and argv are in the agent's memory, and what they held when judged.
+/// Where an exec's path and argv are in the agent's memory, what they held when judged (as
+/// bytes), and the file the path named then.
 pub(crate) struct ExecArgs {
     pub path_ptr: u64,
     pub argv_ptr: u64,
+    pub dirfd: i32,
+    pub flags: i32,
     pub path: Vec<u8>,
-    pub argv: Vec<String>,
+    pub argv: Vec<Vec<u8>>,
+    pub judged: std::path::PathBuf,
 }
 
 impl ExecArgs {
-    /// Whether the agent's memory still holds the path and argv judged. (An exec cannot be
-    /// emulated: the kernel reads them again when the call continues, so a held exec is
-    /// compared again first; see docs/security.md.)
-    pub fn unchanged(&self, tid: i32) -> bool {
-        let path = proc_mem::read_cstr(tid, self.path_ptr, PATH_MAX);
-        let argv = copy_argv(tid, self.argv_ptr);
-        matches!((path, argv), (Ok(p), Ok((a, _))) if p == self.path && a == self.argv)
+    /// Whether the exec would still run what was judged: the agent's memory holds the same
+    /// path and the same whole argv, and the path (from the same cwd or descriptor) still
+    /// names the same file in the view. (An exec cannot be emulated: the kernel reads all of
+    /// it again when the call continues, so a held exec is compared again first; see
+    /// docs/security.md.)
+    pub fn unchanged(&self, tid: i32, root: BorrowedFd<'_>) -> bool {
+        let same_text = matches!(
+            (proc_mem::read_cstr(tid, self.path_ptr, PATH_MAX), copy_argv(tid, self.argv_ptr)),
+            (Ok(p), Ok((a, true))) if p == self.path && a == self.argv
+        );
+        same_text
+            && exec_path(root, tid, self.dirfd, &self.path, self.flags)
+                .is_ok_and(|p| p == self.judged)
     }
 }
 
@@ -277,8 +287,8 @@ fn open(
     } else {
         OpenAccess::Read
     };
-    // As the kernel: a name ending in `/` is never created.
-    if flags & libc::O_CREAT != 0 && raw.ends_with(b"/") {
+    // As the kernel: a name ending in `/` is never created (`O_PATH` ignores `O_CREAT`).
+    if flags & (libc::O_CREAT | libc::O_PATH) == libc::O_CREAT && raw.ends_with(b"/") {
         return Err(DecodeError::Errno(libc::EISDIR));
     }
     if resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0 {
@@ -289,13 +299,13 @@ fn open(
         return Ok(opened);
     }
     let nofollow = flags & libc::O_NOFOLLOW != 0;
-    let (target, own_fd) = match resolve_in_view(m, tid, &abs, nofollow, resolve) {
+    let (target, own_fd) = match resolve_in_view(m.root.as_fd(), tid, &abs, nofollow, resolve) {
         Ok(r) => r,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && flags & libc::O_CREAT != 0 => {
             let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
                 return Err(DecodeError::Errno(libc::ENOENT));
             };
-            let (dir, _) = resolve_in_view(m, tid, parent, false, resolve)?;
+            let (dir, _) = resolve_in_view(m.root.as_fd(), tid, parent, false, resolve)?;
             let path = real_path(&dir)?.join(name);
             return Ok(Decoded::Open {
                 event: Event::Open {
@@ -552,31 +562,20 @@ fn exec(
     flags: i32,
 ) -> Result<Decoded, DecodeError> {
     let raw = read_path(m, n, tid, path_ptr)?;
-    let (argv, argv_whole) = read_argv(m, n, tid, argv_ptr)?;
-    let path = if raw.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}"))
-            .map_err(|_| DecodeError::Errno(libc::EBADF))?
-    } else {
-        let abs = absolute(tid, dirfd, &raw)?;
-        let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
-        // A path through no symlink names itself (see `direct`); else, the path its
-        // descriptor names.
-        let o_path = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
-        let exact = plain(&abs)
-            .filter(|(_, rel)| mount_api::open_exact(m.root.as_fd(), rel, o_path, 0).is_ok());
-        match exact {
-            Some((path, _)) => path,
-            None => {
-                let (fd, _) = resolve_in_view(m, tid, &abs, nofollow, 0)?;
-                real_path(&fd)?
-            }
-        }
-    };
+    let (raw_argv, argv_whole) = read_argv(m, n, tid, argv_ptr)?;
+    let path = exec_path(m.root.as_fd(), tid, dirfd, &raw, flags)?;
+    let argv = raw_argv
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     let asked = ExecArgs {
         path_ptr,
         argv_ptr,
+        dirfd,
+        flags,
         path: raw,
-        argv: argv.clone(),
+        argv: raw_argv,
+        judged: path.clone(),
     };
     Ok(Decoded::Exec {
         event: Event::Exec { path, argv },
@@ -585,21 +584,48 @@ fn exec(
     })
 }
 
-/// The argv, and whether it is whole (`false`: cut at [`MAX_ARGS`] or [`MAX_ARGV_BYTES`]);
-/// `ID_VALID` once all is copied.
+/// The path of the file an exec names (`raw` from `dirfd`, as `execveat` reads it), in the view.
+fn exec_path(
+    root: BorrowedFd<'_>,
+    tid: i32,
+    dirfd: i32,
+    raw: &[u8],
+    flags: i32,
+) -> Result<std::path::PathBuf, DecodeError> {
+    if raw.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        return std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}"))
+            .map_err(|_| DecodeError::Errno(libc::EBADF));
+    }
+    let abs = absolute(tid, dirfd, raw)?;
+    let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
+    // A path through no symlink names itself (see `direct`); else, the path its descriptor
+    // names.
+    let o_path = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    let exact = plain(&abs).filter(|(_, rel)| mount_api::open_exact(root, rel, o_path, 0).is_ok());
+    match exact {
+        Some((path, _)) => Ok(path),
+        None => {
+            let (fd, _) = resolve_in_view(root, tid, &abs, nofollow, 0)?;
+            real_path(&fd)
+        }
+    }
+}
+
+/// The argv (as bytes), and whether it is whole (`false`: cut at [`MAX_ARGS`] or
+/// [`MAX_ARGV_BYTES`]); `ID_VALID` once all is copied.
 fn read_argv(
     m: &Monitor,
     n: &Notif,
     tid: i32,
     argv_ptr: u64,
-) -> Result<(Vec<String>, bool), DecodeError> {
+) -> Result<(Vec<Vec<u8>>, bool), DecodeError> {
     let argv = copy_argv(tid, argv_ptr)?;
     valid(m, n)?;
     Ok(argv)
 }
 
 /// [`read_argv`] without the validity check (the caller makes it).
-pub(super) fn copy_argv(tid: i32, argv_ptr: u64) -> Result<(Vec<String>, bool), DecodeError> {
+pub(super) fn copy_argv(tid: i32, argv_ptr: u64) -> Result<(Vec<Vec<u8>>, bool), DecodeError> {
     let mut argv = Vec::new();
     let mut total = 0;
     if argv_ptr == 0 {
@@ -636,7 +662,7 @@ pub(super) fn copy_argv(tid: i32, argv_ptr: u64) -> Result<(Vec<String>, bool), 
                 Err(e) => return Err(e.into()),
             };
             total += arg.len() + 1;
-            argv.push(String::from_utf8_lossy(&arg).into_owned());
+            argv.push(arg);
             if total >= MAX_ARGV_BYTES {
                 break 'array;
             }

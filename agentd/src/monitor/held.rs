@@ -61,7 +61,10 @@ pub struct Held {
 /// must not cover `git push --force`, nor one of a read a write).
 pub struct Subject {
     pub kind: &'static str,
+    /// As shown (a path is shown lossily, UTF-8).
     pub target: String,
+    /// As matched: a path's bytes.
+    target_bytes: Vec<u8>,
     pub argv: Option<Vec<String>>,
     pub access: Option<String>,
 }
@@ -80,9 +83,16 @@ impl Subject {
             ),
             Event::Connect { addr } => ("connect", super::sockaddr::addr_text(addr), None, None),
         };
+        let target_bytes = match event {
+            Event::Exec { path, .. } | Event::Open { path, .. } => {
+                std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()
+            }
+            Event::Connect { .. } => target.as_bytes().to_vec(),
+        };
         Subject {
             kind,
             target,
+            target_bytes,
             argv,
             access,
         }
@@ -99,7 +109,7 @@ impl Subject {
             h.update(b);
         };
         field(self.kind.as_bytes());
-        field(self.target.as_bytes());
+        field(&self.target_bytes);
         match &self.argv {
             Some(argv) => {
                 field(&(argv.len() as u64).to_le_bytes());
@@ -111,29 +121,38 @@ impl Subject {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The argv as a pending request shows it: at most `MAX_SHOWN_ARGV` bytes (an argument cut
-    /// there ends in `…`), and how many arguments are not shown.
+    /// The argv as a pending request shows it: at most `MAX_SHOWN_ARGV` bytes of it as JSON
+    /// (what it takes on the wire: an empty argument costs 3 bytes, a control character 6), an
+    /// argument cut there ending in `…[N more bytes]`, and how many arguments are not shown.
     fn shown_argv(&self) -> (Option<Vec<String>>, u32) {
         let Some(argv) = &self.argv else {
             return (None, 0);
         };
+        let wire = |s: &str| serde_json::to_string(s).map_or(usize::MAX, |j| j.len() + 1);
         let mut budget = agentd_proto::MAX_SHOWN_ARGV;
         let mut shown = Vec::new();
         for a in argv {
-            if budget == 0 {
-                break;
-            }
-            if a.len() <= budget {
-                budget -= a.len();
+            let cost = wire(a);
+            if cost <= budget {
+                budget -= cost;
                 shown.push(a.clone());
-            } else {
-                let mut end = budget;
-                while !a.is_char_boundary(end) {
-                    end -= 1;
-                }
-                shown.push(format!("{}…", &a[..end]));
-                budget = 0;
+                continue;
             }
+            // Cut: as many characters as fit, with room kept for the marker.
+            let mut kept = String::new();
+            let mut left = budget.saturating_sub(32);
+            for c in a.chars() {
+                let w = wire(c.encode_utf8(&mut [0; 4])).saturating_sub(3);
+                if w > left {
+                    break;
+                }
+                left -= w;
+                kept.push(c);
+            }
+            if !kept.is_empty() {
+                shown.push(format!("{kept}…[{} more bytes]", a.len() - kept.len()));
+            }
+            break;
         }
         let hidden = u32::try_from(argv.len() - shown.len()).unwrap_or(u32::MAX);
         (Some(shown), hidden)
@@ -227,7 +246,12 @@ fn wait_and_answer(
             Some(Err(e)) => {
                 tracing::error!(run = %run.id, error = %e, "pause rule: cannot freeze the run")
             }
+            // No identity to trust: undo a freeze that happened (this thread may be left with
+            // root's identity, which can write the freezer), withdraw the request so nobody
+            // approves it, and refuse.
             None => {
+                let _ = run.resume(false);
+                let _ = approvals.expire(&req_id, &rx);
                 let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
                 return;
             }
@@ -350,6 +374,20 @@ mod tests {
     }
 
     #[test]
+    fn key_tells_apart_paths_that_differ_in_invalid_utf8_only() {
+        use std::os::unix::ffi::OsStrExt;
+        let open = |bytes: &[u8]| {
+            Subject::of(&Event::Open {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(bytes)),
+                access: agentd_policy::OpenAccess::Read,
+            })
+        };
+        let (a, b) = (open(b"/w/\xff"), open(b"/w/\xfe"));
+        assert_eq!(a.target, b.target, "both show as U+FFFD");
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
     fn key_tells_apart_calls_whose_text_reads_alike() {
         // Both read `/tmp/a: b: c` as text.
         assert_ne!(
@@ -381,10 +419,18 @@ mod tests {
         let (shown, hidden) = exec("/bin/prog", &argv).shown_argv();
         let shown = shown.unwrap();
         assert_eq!(shown.len(), 3);
-        assert!(shown[2].ends_with('…'));
+        assert!(shown[2].ends_with(" more bytes]"), "{}", shown[2]);
         assert_eq!(hidden, 1, "--force is counted, not dropped silently");
-        let bytes: usize = shown.iter().map(String::len).sum();
-        assert!(bytes <= agentd_proto::MAX_SHOWN_ARGV + '…'.len_utf8());
+        let wire = serde_json::to_string(&shown).unwrap().len();
+        assert!(wire <= agentd_proto::MAX_SHOWN_ARGV, "{wire}");
+        // Empty arguments and control characters cost what they take as JSON.
+        let empty = vec![""; 40_000];
+        let (shown, hidden) = exec("/bin/prog", &empty).shown_argv();
+        assert!(serde_json::to_string(&shown).unwrap().len() <= agentd_proto::MAX_SHOWN_ARGV);
+        assert_eq!(shown.unwrap().len() + hidden as usize, 40_000);
+        let ctl = "\u{1}".repeat(10_000);
+        let (shown, _) = exec("/bin/prog", &["p", &ctl]).shown_argv();
+        assert!(serde_json::to_string(&shown).unwrap().len() <= agentd_proto::MAX_SHOWN_ARGV);
         let (shown, hidden) = exec("/bin/ls", &["ls", "-l"]).shown_argv();
         assert_eq!((shown.unwrap().len(), hidden), (2, 0));
     }

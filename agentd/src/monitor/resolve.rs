@@ -3,12 +3,11 @@
 //! path the resulting descriptor really names.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::decode::DecodeError;
-use super::Monitor;
 use crate::sys::mount_api;
 
 /// The absolute view path of `raw` as the agent named it (relative to its cwd or `dirfd`).
@@ -43,7 +42,7 @@ pub(super) fn absolute(tid: i32, dirfd: i32, raw: &[u8]) -> Result<PathBuf, Deco
 /// - a path below it (`/proc/self/cwd/x`, `/dev/fd/3/../y`): the link's target, a path in the
 ///   view, replaces it, and the result is resolved inside the view like any path.
 pub(super) fn resolve_in_view(
-    m: &Monitor,
+    root: std::os::fd::BorrowedFd<'_>,
     tid: i32,
     abs: &Path,
     nofollow: bool,
@@ -88,7 +87,7 @@ pub(super) fn resolve_in_view(
     // The agent's own restrictions apply on top of ours.
     let extra =
         resolve & (libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV);
-    mount_api::open_in_root(m.root.as_fd(), &rel, nofollow, extra).map(|fd| (fd, false))
+    mount_api::open_in_root(root, &rel, nofollow, extra).map(|fd| (fd, false))
 }
 
 /// Splits a path through one of the task's own magic links into the link (`fd/N`, `cwd`,

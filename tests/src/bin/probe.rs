@@ -19,6 +19,9 @@
 //! - `exec-flip PROGRAM FROM TO WAIT_MS`: after WAIT_MS, `execv(PROGRAM, [PROGRAM, FROM])`
 //!   while a thread, after one second, overwrites FROM in place with TO (as long) and prints
 //!   `flipped`; prints `exec errno:N` if the exec fails.
+//! - `exec-swap LINK FIRST SECOND WAIT_MS`: makes LINK a symlink to FIRST; after WAIT_MS,
+//!   `execv(LINK, [LINK, "/a/b"])` while a thread, after one second, points LINK at SECOND
+//!   (symlink + rename) and prints `swapped`; prints `exec errno:N` if the exec fails.
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -88,6 +91,12 @@ fn main() -> ExitCode {
             return match wait.parse() {
                 Ok(ms) => exec_flip(program, from, to, Duration::from_millis(ms)),
                 Err(_) => usage("exec-flip: WAIT_MS is a number"),
+            };
+        }
+        ["exec-swap", link, first, second, wait] => {
+            return match wait.parse() {
+                Ok(ms) => exec_swap(link, first, second, Duration::from_millis(ms)),
+                Err(_) => usage("exec-swap: WAIT_MS is a number"),
             };
         }
         ["seccomp-listener"] => {
@@ -576,6 +585,40 @@ fn exec_flip(program: &str, from: &str, to: &str, wait: Duration) -> ExitCode {
     });
     std::thread::sleep(wait);
     let argv = [prog.as_ptr(), arg.cast_const(), std::ptr::null()];
+    // SAFETY: NUL-terminated strings and a NULL-terminated array that outlive the call.
+    unsafe { libc::execv(prog.as_ptr(), argv.as_ptr()) };
+    println!("exec errno:{}", errno());
+    ExitCode::from(1)
+}
+
+/// `exec-swap`: the file an exec's path names is swapped while the exec waits.
+fn exec_swap(link: &str, first: &str, second: &str, wait: Duration) -> ExitCode {
+    let _ = std::fs::remove_file(link);
+    if let Err(e) = std::os::unix::fs::symlink(first, link) {
+        return usage(&format!("exec-swap: symlink {link}: {e}"));
+    }
+    let (link_owned, second) = (link.to_string(), second.to_string());
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        let tmp = format!("{link_owned}.swap");
+        let _ = std::fs::remove_file(&tmp);
+        let swapped = std::os::unix::fs::symlink(&second, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, &link_owned));
+        println!(
+            "{}",
+            if swapped.is_ok() {
+                "swapped"
+            } else {
+                "swap failed"
+            }
+        );
+        let _ = std::io::stdout().flush();
+    });
+    std::thread::sleep(wait);
+    let (Ok(prog), Ok(arg)) = (CString::new(link), CString::new("/a/b")) else {
+        return usage("exec-swap: no NUL in arguments");
+    };
+    let argv = [prog.as_ptr(), arg.as_ptr(), std::ptr::null()];
     // SAFETY: NUL-terminated strings and a NULL-terminated array that outlive the call.
     unsafe { libc::execv(prog.as_ptr(), argv.as_ptr()) };
     println!("exec errno:{}", errno());

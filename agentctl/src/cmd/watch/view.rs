@@ -225,7 +225,7 @@ const FULL_LINES: usize = 6;
 
 /// `s` in lines of `width` characters, at most `max` of them; the last one says what is cut.
 fn wrap(s: &str, width: usize, max: usize) -> Vec<String> {
-    let width = width.max(20);
+    let width = width.max(1);
     let chars: Vec<char> = s.chars().collect();
     let mut lines: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
     if lines.len() > max {
