@@ -1070,16 +1070,7 @@ fn human_an_exec_rewritten_while_held_is_refused() {
         out.stdout.contains("two"),
         "unconfined: the rewrite reaches the exec (else the probe proves nothing)",
     );
-    let mut bg = spawn_run(&d, &c, &p, &[&flip[..], &["0"]].concat());
-    let req = wait_pending(&d, &c, "the exec of printf one", |r| {
-        r["kind"] == "exec" && r["argv"][1] == "one"
-    });
-    wait_line(&d, &mut bg, "flipped", Duration::from_secs(10));
-    let out = c.agentctl(&["approve", req["id"].as_str().unwrap_or_default()]);
-    check_code(&d, &out, 0, "approve printf one");
-    wait_line(&d, &mut bg, "exec errno:13", Duration::from_secs(10));
-    let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
-    ensure(&d, !status.success(), "the rewritten exec did not run");
+    let req = approve_then_refused(&d, &c, &p, &[&flip[..], &["0"]].concat(), "one", "flipped");
     let run = req["run"].as_str().unwrap_or_default().to_string();
     audit_until(&d, &c, &run, |records| {
         records.iter().any(|r| {
@@ -1106,14 +1097,29 @@ fn human_an_exec_rewritten_while_held_is_refused() {
         out.stdout.lines().any(|l| l == "b"),
         "unconfined: the exec after the swap runs basename (else the probe proves nothing)",
     );
-    let mut bg = spawn_run(&d, &c, &p, &[&swap[..], &["0"]].concat());
-    let req = wait_pending(&d, &c, "the exec of tool", |r| {
-        r["kind"] == "exec" && r["argv"][1] == "/a/b"
+    approve_then_refused(&d, &c, &p, &[&swap[..], &["0"]].concat(), "/a/b", "swapped");
+}
+
+/// Runs `argv` under `policy`, waits for its exec asking with `argv[1] == arg1` and for the
+/// probe's `changed` line, approves it, and expects the exec refused (`exec errno:13`).
+/// Returns the request.
+fn approve_then_refused(
+    d: &Daemon,
+    c: &Caller,
+    policy: &Path,
+    argv: &[&str],
+    arg1: &str,
+    changed: &str,
+) -> Value {
+    let mut bg = spawn_run(d, c, policy, argv);
+    let req = wait_pending(d, c, &format!("the exec of {arg1}"), |r| {
+        r["kind"] == "exec" && r["argv"][1] == arg1
     });
-    wait_line(&d, &mut bg, "swapped", Duration::from_secs(10));
+    wait_line(d, &mut bg, changed, Duration::from_secs(10));
     let out = c.agentctl(&["approve", req["id"].as_str().unwrap_or_default()]);
-    check_code(&d, &out, 0, "approve the exec of tool");
-    wait_line(&d, &mut bg, "exec errno:13", Duration::from_secs(10));
-    let (status, _) = wait_end(&d, &mut bg, Duration::from_secs(10));
-    ensure(&d, !status.success(), "the swapped exec did not run");
+    check_code(d, &out, 0, &format!("approve the exec of {arg1}"));
+    wait_line(d, &mut bg, "exec errno:13", Duration::from_secs(10));
+    let (status, _) = wait_end(d, &mut bg, Duration::from_secs(10));
+    ensure(d, !status.success(), "the changed exec did not run");
+    req
 }

@@ -306,18 +306,7 @@ fn open(
                 return Err(DecodeError::Errno(libc::ENOENT));
             };
             let (dir, _) = resolve_in_view(m.root.as_fd(), tid, parent, false, resolve)?;
-            let path = real_path(&dir)?.join(name);
-            return Ok(Decoded::Open {
-                event: Event::Open {
-                    path,
-                    access: OpenAccess::Write,
-                },
-                target: dir,
-                create: Some(name.to_os_string()),
-                flags,
-                mode,
-                builtin: None,
-            });
+            return create_in(dir, name, flags, mode);
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             // Not in the run's view: the call fails with ENOENT whatever the policy says; if the
@@ -419,21 +408,32 @@ fn contained(
                 _ => std::path::Path::new("."),
             };
             let dir = mount_api::open_under(base.as_fd(), parent, false, keep)?;
-            let path = real_path(&dir)?.join(name);
-            Ok(Decoded::Open {
-                event: Event::Open {
-                    path,
-                    access: OpenAccess::Write,
-                },
-                target: dir,
-                create: Some(name.to_os_string()),
-                flags,
-                mode,
-                builtin: None,
-            })
+            create_in(dir, name, flags, mode)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// An open that creates `name` in the directory `dir` (judged as a write of the path it will
+/// have).
+fn create_in(
+    dir: OwnedFd,
+    name: &std::ffi::OsStr,
+    flags: i32,
+    mode: u32,
+) -> Result<Decoded, DecodeError> {
+    let path = real_path(&dir)?.join(name);
+    Ok(Decoded::Open {
+        event: Event::Open {
+            path,
+            access: OpenAccess::Write,
+        },
+        target: dir,
+        create: Some(name.to_os_string()),
+        flags,
+        mode,
+        builtin: None,
+    })
 }
 
 /// `/dev/tty` means the opener's controlling terminal; opened here it would mean the daemon's.
