@@ -148,7 +148,10 @@ fn watch_tty(view: &mut View, rx: &Receiver<Msg>, jobs: &Jobs, screen: &Screen) 
 
 fn on_tty_msg(view: &mut View, msg: Msg, jobs: &Jobs) -> Result<Flow> {
     match msg {
-        Msg::Snapshot(Ok((runs, pending))) => view.set_snapshot(runs, pending),
+        Msg::Snapshot(Ok((runs, pending, omitted))) => {
+            view.set_snapshot(runs, pending);
+            view.omitted = omitted;
+        }
         Msg::Snapshot(Err(e)) | Msg::Done(Err(e)) => view.status = one_line(&e),
         Msg::Done(Ok(what)) => view.status = what,
         Msg::Event(e) => {
@@ -230,13 +233,20 @@ fn watch_lines(view: &mut View, rx: &Receiver<Msg>, jobs: &Jobs) -> Result<i32> 
     let mut out = io::stdout().lock();
     for msg in rx.iter() {
         match msg {
-            Msg::Snapshot(Ok((runs, pending))) if first_snapshot => {
+            Msg::Snapshot(Ok((runs, pending, omitted))) if first_snapshot => {
                 first_snapshot = false;
                 view.set_snapshot(runs, pending);
                 if !view.pending.is_empty() {
-                    for line in table_lines(&view.pending, now_ms()) {
+                    let full = crate::cmd::pending::in_full(&view.pending);
+                    for line in table_lines(&view.pending, now_ms()).iter().chain(&full) {
                         writeln!(out, "{line}")?;
                     }
+                }
+                if omitted > 0 {
+                    writeln!(
+                        out,
+                        "… and {omitted} more requests agentd could not list at once"
+                    )?;
                 }
             }
             Msg::Snapshot(_) | Msg::Keys(_) | Msg::InputEnded => {}

@@ -27,7 +27,8 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 /// Something for the loop.
 #[derive(Debug)]
 pub enum Msg {
-    Snapshot(Result<(Vec<RunInfo>, Vec<PendingRequest>), String>),
+    /// Runs, pending requests, and how many requests agentd could not list at once.
+    Snapshot(Result<(Vec<RunInfo>, Vec<PendingRequest>, u32), String>),
     Event(Box<DaemonEvent>),
     /// The event stream ended: `Ok` when agentd closed it, else why it failed.
     EventsEnded(Result<(), String>),
@@ -145,21 +146,21 @@ pub fn spawn_worker(socket: PathBuf, periodic: bool, tx: Sender<Msg>) -> Result<
     Ok(jobs_tx)
 }
 
-fn snapshot(socket: &std::path::Path) -> Result<(Vec<RunInfo>, Vec<PendingRequest>)> {
+fn snapshot(socket: &std::path::Path) -> Result<(Vec<RunInfo>, Vec<PendingRequest>, u32)> {
     let runs = match client::request(socket, Request::Ps).context("cannot list runs")? {
         Response::Runs { runs } => runs,
         other => bail!("unexpected answer from agentd to ps: {other:?}"),
     };
     let req = Request::Pending { follow: false };
     let pending = match client::request(socket, req).context("cannot list pending requests")? {
-        Response::Pending { requests, .. } => requests,
+        Response::Pending { requests, omitted } => (requests, omitted),
         other => {
             return Err(anyhow!(
                 "unexpected answer from agentd to pending: {other:?}"
             ))
         }
     };
-    Ok((runs, pending))
+    Ok((runs, pending.0, pending.1))
 }
 
 /// Reads stdin: raw chunks when `keys`, else lines; then [`Msg::InputEnded`].

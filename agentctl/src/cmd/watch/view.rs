@@ -32,6 +32,8 @@ pub struct View {
     selected: Option<String>,
     events: VecDeque<String>,
     pub status: String,
+    /// Requests agentd could not list in its last answer (too many or too large at once).
+    pub omitted: u32,
 }
 
 impl View {
@@ -147,6 +149,15 @@ impl View {
             .map(|i| i + 1);
         let shown = section(&pending, budget - budget / 3, width, selected_row);
         lines.extend(shown);
+        if self.omitted > 0 {
+            lines.push(clip(
+                &format!(
+                    "… and {} more requests agentd could not list at once (answer some first)",
+                    self.omitted
+                ),
+                width,
+            ));
+        }
         // The selected request in full when its TARGET cell is shortened: `y` approves all of it.
         if let Some(p) = self.selected() {
             let full = agentd_proto::printable(&p.subject()).into_owned();
@@ -395,6 +406,17 @@ mod tests {
         assert_eq!(cut.len(), 3);
         assert!(cut[2].ends_with("(more: agentctl pending)"));
         assert!(cut.iter().all(|l| l.chars().count() <= 40));
+    }
+
+    #[test]
+    fn render_says_how_many_requests_were_not_listed() {
+        let mut v = View::new(None);
+        v.set_snapshot(vec![run("r1")], vec![request("q1", "r1", 60_000)]);
+        assert!(!v.render(0, 100, 30).contains("could not list"));
+        v.omitted = 7;
+        assert!(v
+            .render(0, 100, 30)
+            .contains("… and 7 more requests agentd could not list"));
     }
 
     #[test]
