@@ -66,6 +66,22 @@ impl ExecArgs {
     }
 }
 
+/// The flags `O_PATH` keeps; open and openat drop the others (openat2 refuses them).
+const O_PATH_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
+/// The flags and mode open and openat really apply (as the kernel's build_open_how): with
+/// `O_PATH` only [`O_PATH_FLAGS`]; a mode only when creating, and only its permission bits
+/// (`mode_t` from `stat` carries the file type too; openat2 would refuse it).
+fn open_args(flags: i32, mode: u32) -> (i32, u32) {
+    let flags = if flags & libc::O_PATH != 0 {
+        flags & O_PATH_FLAGS
+    } else {
+        flags
+    };
+    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    (flags, if creates { mode & 0o7777 } else { 0 })
+}
+
 /// A decoded notification.
 pub(crate) enum Decoded {
     Open {
@@ -124,18 +140,21 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
     let at_fdcwd = libc::AT_FDCWD;
     let int = low_i32;
     let decoded = match nr {
-        libc::SYS_open => open(m, n, tid, at_fdcwd, a[0], int(a[1]), low_u32(a[2]), 0)?,
-        libc::SYS_openat => open(m, n, tid, int(a[0]), a[1], int(a[2]), low_u32(a[3]), 0)?,
-        libc::SYS_creat => open(
-            m,
-            n,
-            tid,
-            at_fdcwd,
-            a[0],
-            libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
-            low_u32(a[1]),
-            0,
-        )?,
+        libc::SYS_open => {
+            let (flags, mode) = open_args(int(a[1]), low_u32(a[2]));
+            open(m, n, tid, at_fdcwd, a[0], flags, mode, 0)?
+        }
+        libc::SYS_openat => {
+            let (flags, mode) = open_args(int(a[2]), low_u32(a[3]));
+            open(m, n, tid, int(a[0]), a[1], flags, mode, 0)?
+        }
+        libc::SYS_creat => {
+            let (flags, mode) = open_args(
+                libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+                low_u32(a[1]),
+            );
+            open(m, n, tid, at_fdcwd, a[0], flags, mode, 0)?
+        }
         libc::SYS_openat2 => {
             let mut how = [0u8; 24];
             read_exact(m, n, tid, a[2], &mut how)?;
@@ -143,6 +162,14 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
                 |i: usize| u64::from_ne_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
             let (flags, mode, resolve) = (word(0), word(1), word(2));
             let flags = i32::try_from(flags).map_err(|_| DecodeError::Errno(libc::EINVAL))?;
+            // openat2 checks what open and openat forgive (as the kernel's build_open_flags).
+            let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+            if mode & !0o7777 != 0
+                || (mode != 0 && !creates)
+                || (flags & libc::O_PATH != 0 && flags & !O_PATH_FLAGS != 0)
+            {
+                return Err(DecodeError::Errno(libc::EINVAL));
+            }
             open(m, n, tid, int(a[0]), a[1], flags, low_u32(mode), resolve)?
         }
         libc::SYS_execve => exec(m, n, tid, at_fdcwd, a[0], a[1], 0)?,
@@ -287,8 +314,8 @@ fn open(
     } else {
         OpenAccess::Read
     };
-    // As the kernel: a name ending in `/` is never created (`O_PATH` ignores `O_CREAT`).
-    if flags & (libc::O_CREAT | libc::O_PATH) == libc::O_CREAT && raw.ends_with(b"/") {
+    // As the kernel: a name ending in `/` is never created.
+    if flags & libc::O_CREAT != 0 && raw.ends_with(b"/") {
         return Err(DecodeError::Errno(libc::EISDIR));
     }
     if resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0 {
