@@ -1098,6 +1098,44 @@ fn human_an_exec_rewritten_while_held_is_refused() {
         "unconfined: the exec after the swap runs basename (else the probe proves nothing)",
     );
     approve_then_refused(&d, &c, &p, &[&swap[..], &["0"]].concat(), "/a/b", "swapped");
+
+    // And when another file is renamed over the same path (no symlink: the text stays).
+    let p = policy(
+        &d,
+        "ask-tool",
+        &format!(
+            "[approval]\ntimeout = \"60s\"\n{}",
+            ask_rule(
+                "ask-tool",
+                "exec",
+                "path",
+                "${WORKSPACE}/tool2",
+                "e2e ask tool"
+            )
+        ),
+    );
+    let replace = [
+        probe.as_str(),
+        "exec-replace",
+        "tool2",
+        "/usr/bin/printf",
+        "/usr/bin/basename",
+    ];
+    let out = c.unconfined(&[&replace[..], &["2000"]].concat());
+    check(
+        &d,
+        &out,
+        out.stdout.lines().any(|l| l == "b"),
+        "unconfined: the exec after the replace runs basename (else the probe proves nothing)",
+    );
+    approve_then_refused(
+        &d,
+        &c,
+        &p,
+        &[&replace[..], &["0"]].concat(),
+        "/a/b",
+        "swapped",
+    );
 }
 
 /// Runs `argv` under `policy`, waits for its exec asking with `argv[1] == arg1` and for the

@@ -46,13 +46,14 @@ pub(crate) struct ExecArgs {
     pub flags: i32,
     pub path: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
-    pub judged: std::path::PathBuf,
+    /// The file judged: its path and identity ([`FileId`]).
+    pub judged: (std::path::PathBuf, FileId),
 }
 
 impl ExecArgs {
     /// Whether the exec would still run what was judged: the agent's memory holds the same
     /// path and the same whole argv, and the path (from the same cwd or descriptor) still
-    /// names the same file in the view. (An exec cannot be emulated: the kernel reads all of
+    /// names the same file in the view, unchanged (same device, inode and change time). (An exec cannot be emulated: the kernel reads all of
     /// it again when the call continues, so a held exec is compared again first; see
     /// docs/security.md.)
     pub fn unchanged(&self, tid: i32, root: BorrowedFd<'_>) -> bool {
@@ -590,7 +591,7 @@ fn exec(
 ) -> Result<Decoded, DecodeError> {
     let raw = read_path(m, n, tid, path_ptr)?;
     let (raw_argv, argv_whole) = read_argv(m, n, tid, argv_ptr)?;
-    let path = exec_path(m.root.as_fd(), tid, dirfd, &raw, flags)?;
+    let (path, file) = exec_path(m.root.as_fd(), tid, dirfd, &raw, flags)?;
     let argv = raw_argv
         .iter()
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -602,7 +603,7 @@ fn exec(
         flags,
         path: raw,
         argv: raw_argv,
-        judged: path.clone(),
+        judged: (path.clone(), file),
     };
     Ok(Decoded::Exec {
         event: Event::Exec { path, argv },
@@ -612,30 +613,44 @@ fn exec(
 }
 
 /// The path of the file an exec names (`raw` from `dirfd`, as `execveat` reads it), in the view.
+/// The file an exec names: its path in the view, and which file it is (device, inode and
+/// change time: a file renamed over the same path, or written in place, is another).
 fn exec_path(
     root: BorrowedFd<'_>,
     tid: i32,
     dirfd: i32,
     raw: &[u8],
     flags: i32,
-) -> Result<std::path::PathBuf, DecodeError> {
+) -> Result<(std::path::PathBuf, FileId), DecodeError> {
+    let ebadf = |_| DecodeError::Errno(libc::EBADF);
     if raw.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        return std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}"))
-            .map_err(|_| DecodeError::Errno(libc::EBADF));
+        let link = format!("/proc/{tid}/fd/{dirfd}");
+        let fd = mount_api::open_path_follow(std::path::Path::new(&link), false).map_err(ebadf)?;
+        let path = std::fs::read_link(&link).map_err(ebadf)?;
+        return Ok((path, file_id(&fd)?));
     }
     let abs = absolute(tid, dirfd, raw)?;
     let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
     // A path through no symlink names itself (see `direct`); else, the path its descriptor
     // names.
     let o_path = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
-    let exact = plain(&abs).filter(|(_, rel)| mount_api::open_exact(root, rel, o_path, 0).is_ok());
+    let exact = plain(&abs)
+        .and_then(|(path, rel)| Some((path, mount_api::open_exact(root, rel, o_path, 0).ok()?)));
     match exact {
-        Some((path, _)) => Ok(path),
+        Some((path, fd)) => Ok((path, file_id(&fd)?)),
         None => {
             let (fd, _) = resolve_in_view(root, tid, &abs, nofollow, 0)?;
-            real_path(&fd)
+            Ok((real_path(&fd)?, file_id(&fd)?))
         }
     }
+}
+
+/// Which file a descriptor is: device, inode, change time (seconds, nanoseconds).
+pub(crate) type FileId = (u64, u64, i64, i64);
+
+fn file_id(fd: &OwnedFd) -> Result<FileId, DecodeError> {
+    let st = nix::sys::stat::fstat(fd).map_err(|e| DecodeError::Errno(e as i32))?;
+    Ok((st.st_dev, st.st_ino, st.st_ctime, st.st_ctime_nsec))
 }
 
 /// The argv (as bytes), and whether it is whole (`false`: cut at [`MAX_ARGS`] or

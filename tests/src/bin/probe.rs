@@ -22,6 +22,8 @@
 //! - `exec-swap LINK FIRST SECOND WAIT_MS`: makes LINK a symlink to FIRST; after WAIT_MS,
 //!   `execv(LINK, [LINK, "/a/b"])` while a thread, after one second, points LINK at SECOND
 //!   (symlink + rename) and prints `swapped`; prints `exec errno:N` if the exec fails.
+//!   `exec-replace` does the same with copies: LINK a copy of FIRST, then a copy of SECOND
+//!   renamed over it (no symlink: the same path, another file).
 //! - `seccomp-listener`: installs an allow-all seccomp filter with a notification listener;
 //!   prints `seccomp ok` or `seccomp errno:N`.
 //!
@@ -93,9 +95,10 @@ fn main() -> ExitCode {
                 Err(_) => usage("exec-flip: WAIT_MS is a number"),
             };
         }
-        ["exec-swap", link, first, second, wait] => {
+        [mode @ ("exec-swap" | "exec-replace"), link, first, second, wait] => {
+            let copy = *mode == "exec-replace";
             return match wait.parse() {
-                Ok(ms) => exec_swap(link, first, second, Duration::from_millis(ms)),
+                Ok(ms) => exec_swap(link, first, second, Duration::from_millis(ms), copy),
                 Err(_) => usage("exec-swap: WAIT_MS is a number"),
             };
         }
@@ -591,19 +594,28 @@ fn exec_flip(program: &str, from: &str, to: &str, wait: Duration) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// `exec-swap`: the file an exec's path names is swapped while the exec waits.
-fn exec_swap(link: &str, first: &str, second: &str, wait: Duration) -> ExitCode {
+/// `exec-swap`/`exec-replace`: the file an exec's path names is swapped while the exec waits
+/// (`copy`: by renaming a copy over it, else by re-pointing a symlink).
+fn exec_swap(link: &str, first: &str, second: &str, wait: Duration, copy: bool) -> ExitCode {
+    // `dst` becomes `src`: an executable copy of it, or a symlink to it.
+    let place = move |src: &str, dst: &str| -> std::io::Result<()> {
+        if copy {
+            std::fs::copy(src, dst)?;
+            std::fs::set_permissions(dst, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        } else {
+            std::os::unix::fs::symlink(src, dst)
+        }
+    };
     let _ = std::fs::remove_file(link);
-    if let Err(e) = std::os::unix::fs::symlink(first, link) {
-        return usage(&format!("exec-swap: symlink {link}: {e}"));
+    if let Err(e) = place(first, link) {
+        return usage(&format!("exec-swap: {link}: {e}"));
     }
     let (link_owned, second) = (link.to_string(), second.to_string());
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(1));
         let tmp = format!("{link_owned}.swap");
         let _ = std::fs::remove_file(&tmp);
-        let swapped = std::os::unix::fs::symlink(&second, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, &link_owned));
+        let swapped = place(&second, &tmp).and_then(|()| std::fs::rename(&tmp, &link_owned));
         println!(
             "{}",
             if swapped.is_ok() {
