@@ -11,6 +11,7 @@ use nix::sys::socket::{SockaddrLike, SockaddrStorage};
 use std::sync::atomic::Ordering;
 
 use super::decode::Decoded;
+use super::held::Subject;
 use super::{Monitor, Outcome};
 use crate::sys::seccomp_notify::{self, Notif, Reply};
 use crate::sys::{mount_api, pidfd};
@@ -80,11 +81,13 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                 Verdict::Ask | Verdict::Pause if open.waits() => {
                     let call = watched(m, open);
                     let slow = Slow::Yes(Some(Reply::Error(libc::EAGAIN)));
-                    hold(m, n, tid, event, decision, call, slow)
+                    let subject = Subject::of(&event);
+                    hold(m, n, tid, event, decision, call, slow, subject)
                 }
                 Verdict::Ask | Verdict::Pause => {
                     let call = Box::new(move |l: BorrowedFd<'_>, id| open.perform(l, id));
-                    hold(m, n, tid, event, decision, call, Slow::No)
+                    let subject = Subject::of(&event);
+                    hold(m, n, tid, event, decision, call, Slow::No, subject)
                 }
             }
         }
@@ -151,6 +154,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                     };
                     let comm = m.comm(tid, false);
                     let (judged, rule_id) = (event.clone(), decision.rule_id.clone());
+                    let subject = Subject::of(&event).with_raw_argv(asked.argv.clone());
                     let call = Box::new(move |_: BorrowedFd<'_>, _: u64| {
                         if asked.unchanged(tid, root.as_fd()) {
                             return Reply::Continue;
@@ -169,7 +173,7 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                         let _ = audit.record(entry);
                         Reply::Error(libc::EACCES)
                     });
-                    hold(m, n, tid, event, decision, call, Slow::No)
+                    hold(m, n, tid, event, decision, call, Slow::No, subject)
                 }
                 _ => simple(m, n, tid, event, decision),
             }
@@ -209,7 +213,8 @@ pub(crate) fn act(m: &mut Monitor, n: &Notif, decoded: Decoded) -> Outcome {
                     } else {
                         Slow::No
                     };
-                    hold(m, n, tid, event, decision, Box::new(connect), slow)
+                    let subject = Subject::of(&event);
+                    hold(m, n, tid, event, decision, Box::new(connect), slow, subject)
                 }
             }
         }
@@ -363,7 +368,8 @@ fn simple(m: &mut Monitor, n: &Notif, tid: i32, event: Event, decision: Decision
         Verdict::Allow => Outcome::Reply(Reply::Continue),
         Verdict::Ask | Verdict::Pause => {
             let call = Box::new(|_: BorrowedFd<'_>, _| Reply::Continue);
-            hold(m, n, tid, event, decision, call, Slow::No)
+            let subject = Subject::of(&event);
+            hold(m, n, tid, event, decision, call, Slow::No, subject)
         }
     }
 }
@@ -376,6 +382,7 @@ enum Slow {
     Yes(Option<Reply>),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn hold(
     m: &mut Monitor,
     n: &Notif,
@@ -384,13 +391,14 @@ fn hold(
     decision: Decision,
     on_allow: super::held::OnAllow,
     slow: Slow,
+    subject: Subject,
 ) -> Outcome {
     // An earlier `approve --for/--run` of the same rule and subject answers at once.
-    let subject = super::held::Subject::of(&event);
+    let key = subject.key();
     if let Some(g) = m
         .ctx
         .run
-        .grant_for(decision.rule_id.as_deref(), subject.kind, &subject.key())
+        .grant_for(decision.rule_id.as_deref(), subject.kind, &key)
     {
         let allowed = Decision {
             verdict: Verdict::Allow,
@@ -425,6 +433,7 @@ fn hold(
             groups: m.ctx.groups.clone(),
             user: m.ctx.user.clone(),
         },
+        key,
     };
     if m.held.park(parked) {
         Outcome::Held

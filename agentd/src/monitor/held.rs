@@ -46,6 +46,8 @@ pub struct Parked {
     pub on_allow: OnAllow,
     pub audit: AuditHandle,
     pub entry_ctx: EntryCtx,
+    /// [`Subject::key`] of the call.
+    pub key: String,
 }
 
 pub struct Held {
@@ -66,6 +68,9 @@ pub struct Subject {
     /// As matched: a path's bytes.
     target_bytes: Vec<u8>,
     pub argv: Option<Vec<String>>,
+    /// As matched: the argv's bytes, when the caller has them (the event's argv is UTF-8,
+    /// lossily).
+    raw_argv: Option<Vec<Vec<u8>>>,
     pub access: Option<String>,
 }
 
@@ -94,8 +99,15 @@ impl Subject {
             target,
             target_bytes,
             argv,
+            raw_argv: None,
             access,
         }
+    }
+
+    /// The same, matched on the argv's bytes as the agent passed them.
+    pub fn with_raw_argv(mut self, raw: Vec<Vec<u8>>) -> Subject {
+        self.raw_argv = Some(raw);
+        self
     }
 
     /// What grants and identical asks are matched on: a digest of the kind, the target, every
@@ -110,12 +122,16 @@ impl Subject {
         };
         field(self.kind.as_bytes());
         field(&self.target_bytes);
-        match &self.argv {
-            Some(argv) => {
+        match (&self.raw_argv, &self.argv) {
+            (Some(raw), _) => {
+                field(&(raw.len() as u64).to_le_bytes());
+                raw.iter().for_each(|a| field(a));
+            }
+            (None, Some(argv)) => {
                 field(&(argv.len() as u64).to_le_bytes());
                 argv.iter().for_each(|a| field(a.as_bytes()));
             }
-            None => field(b"-"),
+            (None, None) => field(b"-"),
         }
         field(self.access.as_deref().unwrap_or("-").as_bytes());
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -129,7 +145,8 @@ impl Subject {
             return (None, 0);
         };
         let wire = |s: &str| serde_json::to_string(s).map_or(usize::MAX, |j| j.len() + 1);
-        let mut budget = agentd_proto::MAX_SHOWN_ARGV;
+        // The array's brackets, then each argument with its comma.
+        let mut budget = agentd_proto::MAX_SHOWN_ARGV - 2;
         let mut shown = Vec::new();
         for a in argv {
             let cost = wire(a);
@@ -218,7 +235,7 @@ fn wait_and_answer(
         return;
     }
     let subject = Subject::of(&p.event);
-    let key = subject.key();
+    let key = p.key.clone();
     let (argv, argv_hidden) = subject.shown_argv();
     let request = PendingRequest {
         id: String::new(),
@@ -241,16 +258,18 @@ fn wait_and_answer(
     let (req_id, deadline_ms, rx) = approvals.submit(request);
     if p.pause {
         match as_root(who, || run.pause()) {
-            Some(Ok(true)) => approvals.publish(event("paused", run)),
-            Some(Ok(false)) => {}
-            Some(Err(e)) => {
+            Ok(Ok(true)) => approvals.publish(event("paused", run)),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
                 tracing::error!(run = %run.id, error = %e, "pause rule: cannot freeze the run")
             }
-            // No identity to trust: undo a freeze that happened (this thread may be left with
-            // root's identity, which can write the freezer), withdraw the request so nobody
-            // approves it, and refuse.
-            None => {
-                let _ = run.resume(false);
+            // No identity to trust: undo the freeze if it happened (this thread is then left
+            // with root's identity, which can write the freezer), withdraw the request so
+            // nobody approves it, and refuse.
+            Err(ran) => {
+                if ran.is_some() {
+                    let _ = run.resume(false);
+                }
                 let _ = approvals.expire(&req_id, &rx);
                 let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
                 return;
@@ -319,13 +338,13 @@ fn wait_and_answer(
     // never open).
     if p.pause {
         match as_root(who, || run.resume(false)) {
-            Some(Ok(true)) => approvals.publish(event("resumed", run)),
-            Some(Ok(false)) => {}
-            Some(Err(e)) => {
+            Ok(Ok(true)) => approvals.publish(event("resumed", run)),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
                 tracing::error!(run = %run.id, error = %e, "pause rule: cannot thaw the run")
             }
             // This thread could not take the run's identity back: it must carry out nothing.
-            None => {
+            Err(_) => {
                 let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
                 return;
             }
@@ -344,13 +363,16 @@ fn wait_and_answer(
 }
 
 /// Runs `f` with root's filesystem identity (the run's cgroup files are root's), then takes
-/// the run's again. `None` if that fails: the thread must then answer nothing but a refusal.
-fn as_root<T>(who: &EntryCtx, f: impl FnOnce() -> T) -> Option<T> {
-    creds::restore_root_fs_identity().ok()?;
+/// the run's again. `Err` if either switch fails (`Err(None)`: `f` did not run; `Err(Some)`:
+/// it ran, and the thread still has root's identity): the thread must then answer nothing but
+/// a refusal.
+fn as_root<T>(who: &EntryCtx, f: impl FnOnce() -> T) -> Result<T, Option<T>> {
+    creds::restore_root_fs_identity().map_err(|_| None)?;
     let out = f();
-    creds::assume_fs_identity(who.uid, who.gid, &who.groups)
-        .ok()
-        .map(|()| out)
+    match creds::assume_fs_identity(who.uid, who.gid, &who.groups) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(Some(out)),
+    }
 }
 
 fn verdict(v: Verdict, asked: &Decision, reason: String) -> Decision {
@@ -410,6 +432,14 @@ mod tests {
             open(agentd_policy::OpenAccess::Read).key(),
             open(agentd_policy::OpenAccess::Write).key()
         );
+    }
+
+    #[test]
+    fn key_uses_the_argv_bytes_when_given() {
+        let lossy =
+            |raw: &[u8]| exec("/bin/rm", &["rm"]).with_raw_argv(vec![b"rm".to_vec(), raw.to_vec()]);
+        assert_ne!(lossy(b"\xff").key(), lossy(b"\xfe").key());
+        assert_eq!(lossy(b"x").key(), lossy(b"x").key());
     }
 
     #[test]
