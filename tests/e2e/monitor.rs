@@ -1136,7 +1136,7 @@ fn monitor_emulated_opens_keep_their_meaning() {
                   ln -s .env innocent.txt; cat innocent.txt 2>&1; echo rc3=$?; \
                   ln -s plain.txt late.env; cat late.env; echo rc4=$?; \
                   (echo x > new.txt/) 2>&1; test -e new.txt && echo created-new.txt; \
-                  python3 -c 'import os\nos.close(os.open(\"mode.txt\", os.O_CREAT | os.O_WRONLY, 0o100644)); print(\"mode-ok\", oct(os.stat(\"mode.txt\").st_mode & 0o777))\ntry: os.open(\"nothere\", os.O_PATH | os.O_CREAT)\nexcept OSError as e: print(\"opath-create\", e.errno)'; \
+                  python3 -c 'import os\nos.close(os.open(\"mode.txt\", os.O_CREAT | os.O_WRONLY, 0o100644)); print(\"mode-ok\", oct(os.stat(\"mode.txt\").st_mode & 0o777))\ntry: os.open(\"nothere\", os.O_PATH | os.O_CREAT)\nexcept OSError as e: print(\"opath-create\", e.errno)\nos.close(os.open(\"plain.txt\", os.O_RDONLY | 0x40000000)); print(\"unknown-flag-ok\")'; \
                   rm -f p1 p2 innocent.txt late.env new.txt mode.txt";
     let unconfined = c.unconfined_sh(script);
     check(
@@ -1146,7 +1146,8 @@ fn monitor_emulated_opens_keep_their_meaning() {
             && unconfined.stdout.contains("rc3=0")
             && unconfined.stdout.contains("Is a directory")
             && unconfined.stdout.contains("mode-ok 0o644")
-            && unconfined.stdout.contains("opath-create 2"),
+            && unconfined.stdout.contains("opath-create 2")
+            && unconfined.stdout.contains("unknown-flag-ok"),
         "unconfined: both FIFO orders work, the symlinks are readable, `new.txt/` is EISDIR",
     );
     let out = c.sh(script);
@@ -1163,6 +1164,7 @@ fn monitor_emulated_opens_keep_their_meaning() {
         "Is a directory",
         "mode-ok 0o644",
         "opath-create 2",
+        "unknown-flag-ok",
     ] {
         check(
             &d,

@@ -70,10 +70,38 @@ impl ExecArgs {
 /// The flags `O_PATH` keeps; open and openat drop the others (openat2 refuses them).
 const O_PATH_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
-/// The flags and mode open and openat really apply (as the kernel's build_open_how): with
-/// `O_PATH` only [`O_PATH_FLAGS`]; a mode only when creating, and only its permission bits
+/// The flags open and openat know (the kernel's VALID_OPEN_FLAGS): they drop any other bit,
+/// openat2 refuses it.
+const VALID_OPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_ASYNC
+    | libc::O_DIRECT
+    | KERNEL_O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_PATH
+    | libc::O_TMPFILE
+    | libc::O_SYNC;
+
+/// The kernel's `O_LARGEFILE` (glibc's is 0 on 64-bit targets).
+#[cfg(target_arch = "aarch64")]
+const KERNEL_O_LARGEFILE: i32 = 0o400_000;
+#[cfg(not(target_arch = "aarch64"))]
+const KERNEL_O_LARGEFILE: i32 = 0o100_000;
+
+/// The flags and mode open and openat really apply (as the kernel's build_open_how): only
+/// [`VALID_OPEN_FLAGS`], with `O_PATH` only [`O_PATH_FLAGS`]; a mode only when creating, and only its permission bits
 /// (`mode_t` from `stat` carries the file type too; openat2 would refuse it).
 fn open_args(flags: i32, mode: u32) -> (i32, u32) {
+    let flags = flags & VALID_OPEN_FLAGS;
     let flags = if flags & libc::O_PATH != 0 {
         flags & O_PATH_FLAGS
     } else {
@@ -165,7 +193,8 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             let flags = i32::try_from(flags).map_err(|_| DecodeError::Errno(libc::EINVAL))?;
             // openat2 checks what open and openat forgive (as the kernel's build_open_flags).
             let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
-            if mode & !0o7777 != 0
+            if flags & !VALID_OPEN_FLAGS != 0
+                || mode & !0o7777 != 0
                 || (mode != 0 && !creates)
                 || (flags & libc::O_PATH != 0 && flags & !O_PATH_FLAGS != 0)
             {
