@@ -472,7 +472,9 @@ impl Opening {
     }
 
     fn perform(self, listener: std::os::fd::BorrowedFd<'_>, id: u64) -> Reply {
-        if !self.emulate {
+        // An `O_PATH` descriptor opens no content and cannot be injected (ADDFD refuses path
+        // descriptors): the call continues (see docs/security.md).
+        if !self.emulate || self.flags & libc::O_PATH != 0 {
             return Reply::Continue;
         }
         let umask = || umask_for(listener, id, self.tid);
@@ -483,7 +485,6 @@ impl Opening {
                 };
                 mount_api::create_beneath(self.target.as_fd(), name, self.flags, self.mode & !umask)
             }
-            None if self.flags & libc::O_PATH != 0 => self.target.try_clone(),
             // An unnamed file in the directory `target`: the task's umask applies.
             None if self.flags & libc::O_TMPFILE == libc::O_TMPFILE => {
                 let Some(umask) = umask() else {

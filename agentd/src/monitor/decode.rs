@@ -92,10 +92,44 @@ const VALID_OPEN_FLAGS: i32 = libc::O_ACCMODE
     | libc::O_SYNC;
 
 /// The kernel's `O_LARGEFILE` (glibc's is 0 on 64-bit targets).
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 const KERNEL_O_LARGEFILE: i32 = 0o400_000;
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 const KERNEL_O_LARGEFILE: i32 = 0o100_000;
+#[cfg(not(any(
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "x86_64",
+    target_arch = "x86"
+)))]
+compile_error!("the kernel's O_LARGEFILE for this architecture is not known here");
+
+/// The `RESOLVE_*` flags openat2 knows (up to `RESOLVE_CACHED`); it refuses any other.
+const RESOLVE_FLAGS: u64 = 0x3f;
+
+/// The flag combinations every open refuses (the kernel's build_open_flags): a create that
+/// must be a directory, and an `O_TMPFILE` that is also a create or cannot write.
+fn check_open_flags(flags: i32) -> Result<(), DecodeError> {
+    let tmpfile_bit = libc::O_TMPFILE & !libc::O_DIRECTORY;
+    let invalid = flags & (libc::O_CREAT | libc::O_DIRECTORY) == libc::O_CREAT | libc::O_DIRECTORY
+        || (flags & tmpfile_bit != 0
+            && (flags & (libc::O_TMPFILE | libc::O_CREAT) != libc::O_TMPFILE
+                || flags & libc::O_ACCMODE == libc::O_RDONLY));
+    if invalid {
+        return Err(DecodeError::Errno(libc::EINVAL));
+    }
+    Ok(())
+}
+
+/// A create that finds a directory fails (`EISDIR`), as the kernel's.
+fn not_a_dir_for_create(target: &OwnedFd, flags: i32) -> Result<(), DecodeError> {
+    if flags & libc::O_CREAT != 0
+        && nix::sys::stat::fstat(target).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    {
+        return Err(DecodeError::Errno(libc::EISDIR));
+    }
+    Ok(())
+}
 
 /// The flags and mode open and openat really apply (as the kernel's build_open_how): only
 /// [`VALID_OPEN_FLAGS`], with `O_PATH` only [`O_PATH_FLAGS`]; a mode only when creating, and only its permission bits
@@ -185,6 +219,22 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             open(m, n, tid, at_fdcwd, a[0], flags, mode, 0)?
         }
         libc::SYS_openat2 => {
+            // As the kernel copies `open_how`: at least this version, at most a page, and
+            // anything past the fields known zero.
+            let size = usize::try_from(a[3]).unwrap_or(usize::MAX);
+            if size < 24 {
+                return Err(DecodeError::Errno(libc::EINVAL));
+            }
+            if size > 4096 {
+                return Err(DecodeError::Errno(libc::E2BIG));
+            }
+            if size > 24 {
+                let mut tail = vec![0u8; size - 24];
+                read_exact(m, n, tid, a[2].wrapping_add(24), &mut tail)?;
+                if tail.iter().any(|b| *b != 0) {
+                    return Err(DecodeError::Errno(libc::E2BIG));
+                }
+            }
             let mut how = [0u8; 24];
             read_exact(m, n, tid, a[2], &mut how)?;
             let word =
@@ -193,10 +243,13 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             let flags = i32::try_from(flags).map_err(|_| DecodeError::Errno(libc::EINVAL))?;
             // openat2 checks what open and openat forgive (as the kernel's build_open_flags).
             let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+            let contained = libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT;
             if flags & !VALID_OPEN_FLAGS != 0
                 || mode & !0o7777 != 0
                 || (mode != 0 && !creates)
                 || (flags & libc::O_PATH != 0 && flags & !O_PATH_FLAGS != 0)
+                || resolve & !RESOLVE_FLAGS != 0
+                || resolve & contained == contained
             {
                 return Err(DecodeError::Errno(libc::EINVAL));
             }
@@ -344,6 +397,7 @@ fn open(
     } else {
         OpenAccess::Read
     };
+    check_open_flags(flags)?;
     // As the kernel: a name ending in `/` is never created.
     if flags & libc::O_CREAT != 0 && raw.ends_with(b"/") {
         return Err(DecodeError::Errno(libc::EISDIR));
@@ -352,6 +406,16 @@ fn open(
         return contained(m, n, tid, dirfd, &raw, flags, mode, resolve, access);
     }
     let abs = absolute(tid, dirfd, &raw)?;
+    // The agent's own RESOLVE_* flags on a path through one of its magic links (reached below
+    // without a walk): the mount crossing into /proc or /dev, then the magic link, refuse.
+    if resolve != 0 && resolve::own_magic_link(&abs).is_some() {
+        if resolve & libc::RESOLVE_NO_XDEV != 0 {
+            return Err(DecodeError::Errno(libc::EXDEV));
+        }
+        if resolve & (libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_SYMLINKS) != 0 {
+            return Err(DecodeError::Errno(libc::ELOOP));
+        }
+    }
     if let Some(opened) = direct(m, &abs, flags, resolve, access) {
         return Ok(opened);
     }
@@ -359,11 +423,7 @@ fn open(
     let (target, own_fd) = match resolve_in_view(m.root.as_fd(), tid, &abs, nofollow, resolve) {
         Ok(r) => r,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && flags & libc::O_CREAT != 0 => {
-            let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
-                return Err(DecodeError::Errno(libc::ENOENT));
-            };
-            let (dir, _) = resolve_in_view(m.root.as_fd(), tid, parent, false, resolve)?;
-            return create_in(dir, name, flags, mode);
+            return create_at(m.root.as_fd(), tid, abs, flags, mode, resolve);
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             // Not in the run's view: the call fails with ENOENT whatever the policy says; if the
@@ -380,6 +440,7 @@ fn open(
     if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
         return Err(DecodeError::Errno(libc::EEXIST));
     }
+    not_a_dir_for_create(&target, flags)?;
     let real = real_path(&target)?;
     let target = own_tty(tid, &real, target)?;
     // Only a path-less object (pipe, socket, anonymous inode) reached through the agent's own
@@ -444,6 +505,7 @@ fn contained(
             if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
                 return Err(DecodeError::Errno(libc::EEXIST));
             }
+            not_a_dir_for_create(&target, flags)?;
             let real = real_path(&target)?;
             if !real.is_absolute() {
                 return Err(DecodeError::Errno(libc::EACCES));
@@ -469,6 +531,37 @@ fn contained(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// An open that creates the file `abs` names. As the kernel, a dangling symlink in the last
+/// place is followed (its target is created) unless `O_EXCL` or `O_NOFOLLOW`, at most 40 times.
+fn create_at(
+    root: BorrowedFd<'_>,
+    tid: i32,
+    mut abs: std::path::PathBuf,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<Decoded, DecodeError> {
+    for _ in 0..40 {
+        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+            return Err(DecodeError::Errno(libc::ENOENT));
+        };
+        let (dir, _) = resolve_in_view(root, tid, parent, false, resolve)?;
+        if flags & (libc::O_EXCL | libc::O_NOFOLLOW) == 0 {
+            if let Ok(link) = nix::fcntl::readlinkat(&dir, name) {
+                let link = std::path::PathBuf::from(link);
+                abs = if link.is_absolute() {
+                    link
+                } else {
+                    parent.join(link)
+                };
+                continue;
+            }
+        }
+        return create_in(dir, name, flags, mode);
+    }
+    Err(DecodeError::Errno(libc::ELOOP))
 }
 
 /// An open that creates `name` in the directory `dir` (judged as a write of the path it will
@@ -531,9 +624,10 @@ fn direct(
         return None;
     }
     let extra = resolve & (libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS);
-    if !m.emulate_open {
-        // The walls hold whatever the agent rewrites: opening `O_PATH` only proves the path
-        // has no symlink (so the record names the real file); the call itself continues.
+    if !m.emulate_open || flags & libc::O_PATH != 0 {
+        // The walls hold whatever the agent rewrites, or the agent asks for an `O_PATH`
+        // descriptor (no content; it cannot be injected): opening `O_PATH` here only proves
+        // the path has no symlink (so the record names the real file); the call continues.
         let o_path = libc::O_PATH | (flags & libc::O_NOFOLLOW);
         mount_api::open_exact(m.root.as_fd(), rel, o_path, extra).ok()?;
         return Some(Decoded::Opened {
@@ -562,24 +656,20 @@ fn direct(
         libc::S_IFCHR if st.st_rdev != libc::makedev(5, 0) => {}
         _ => return None,
     }
-    let fd = if flags & libc::O_PATH != 0 {
-        o_path
-    } else {
-        // `O_NONBLOCK`: should a FIFO be swapped in meanwhile, the open must not wait (the
-        // monitor would); taken off again unless the agent asked for it.
-        let fd = mount_api::open_exact(
-            m.root.as_fd(),
-            rel,
-            flags | libc::O_NOCTTY | libc::O_NONBLOCK,
-            extra,
-        )
-        .ok()?;
-        if flags & libc::O_NONBLOCK == 0 {
-            let keep = nix::fcntl::OFlag::from_bits_retain(flags);
-            nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(keep)).ok()?;
-        }
-        fd
-    };
+    drop(o_path);
+    // `O_NONBLOCK`: should a FIFO be swapped in meanwhile, the open must not wait (the monitor
+    // would); taken off again unless the agent asked for it.
+    let fd = mount_api::open_exact(
+        m.root.as_fd(),
+        rel,
+        flags | libc::O_NOCTTY | libc::O_NONBLOCK,
+        extra,
+    )
+    .ok()?;
+    if flags & libc::O_NONBLOCK == 0 {
+        let keep = nix::fcntl::OFlag::from_bits_retain(flags);
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(keep)).ok()?;
+    }
     Some(Decoded::Opened {
         event,
         decision,

@@ -344,7 +344,10 @@ fn wait_and_answer(
                 tracing::error!(run = %run.id, error = %e, "pause rule: cannot thaw the run")
             }
             // This thread could not take the run's identity back: it must carry out nothing.
-            Err(_) => {
+            Err(thawed) => {
+                if matches!(thawed, Some(Ok(true))) {
+                    approvals.publish(event("resumed", run));
+                }
                 let _ = seccomp_notify::send(listener, p.id, Reply::Error(libc::EACCES));
                 return;
             }

@@ -53,6 +53,13 @@ pub(super) fn resolve_in_view(
         let host = PathBuf::from(format!("/proc/{tid}/{link}"));
         if rest.as_os_str().is_empty() {
             let fd = mount_api::open_path_follow(&host, nofollow)?;
+            // `fd/3/` must be a directory, as for any path ending in `/`.
+            if abs.as_os_str().as_encoded_bytes().ends_with(b"/")
+                && nix::sys::stat::fstat(&fd)
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFDIR)
+            {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+            }
             let pathless = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
                 .map(|p| !p.is_absolute())
                 .unwrap_or(false);
