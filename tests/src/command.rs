@@ -69,6 +69,21 @@ pub fn kill_pid(pid: u32) {
     }
 }
 
+/// `cmd.spawn()`, retried while it fails with `ETXTBSY`: a test that has just written an
+/// executable (`install_probe`) can find it still open for writing in a child another test
+/// thread forked meanwhile, until that child execs (the fork/exec race of rust-lang/rust#114554).
+pub fn spawn(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs `cmd` to completion with `stdin` as its input, killing it after `timeout`.
 /// Panics (the test fails) on a spawn error or a timeout, with what the child printed so far.
 pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
@@ -77,9 +92,7 @@ pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
+    let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
     let pid = child.id();
     let mut input = child.stdin.take();
     let data = stdin.to_vec();
@@ -136,9 +149,7 @@ impl Background {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
+        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
         let (tx, rx) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
             thread::spawn(move || {
