@@ -76,3 +76,51 @@ fn own_magic_links_split_into_the_link_and_what_follows() {
     );
     assert_eq!(p("/etc/passwd"), None);
 }
+
+#[test]
+fn open_args_reduce_flags_and_mode_as_open_does() {
+    // A mode from stat (file type bits) keeps its permission bits, only when creating.
+    assert_eq!(
+        open_args(libc::O_CREAT | libc::O_WRONLY, 0o100_644),
+        (libc::O_CREAT | libc::O_WRONLY, 0o644)
+    );
+    assert_eq!(open_args(libc::O_RDONLY, 0o644), (libc::O_RDONLY, 0));
+    let tmp = libc::O_TMPFILE | libc::O_RDWR;
+    assert_eq!(open_args(tmp, 0o4_755), (tmp, 0o4_755));
+    // Unknown bits dropped; O_PATH keeps only its own flags (no O_CREAT, no write).
+    assert_eq!(open_args(libc::O_RDONLY | 0x4000_0000, 0).0, libc::O_RDONLY);
+    let path = libc::O_PATH | libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC;
+    assert_eq!(open_args(path, 0o644), (libc::O_PATH | libc::O_CLOEXEC, 0));
+    // The kernel's O_LARGEFILE and the other known flags survive.
+    let known = libc::O_RDWR | libc::O_APPEND | libc::O_SYNC | KERNEL_O_LARGEFILE | libc::O_NOATIME;
+    assert_eq!(open_args(known, 0).0, known);
+}
+
+#[test]
+fn check_open_flags_refuses_what_every_open_refuses() {
+    let einval = |flags: i32| {
+        matches!(
+            check_open_flags(flags),
+            Err(DecodeError::Errno(libc::EINVAL))
+        )
+    };
+    assert!(einval(libc::O_CREAT | libc::O_DIRECTORY));
+    assert!(
+        einval(libc::O_TMPFILE | libc::O_RDONLY),
+        "O_TMPFILE must write"
+    );
+    assert!(einval(libc::O_TMPFILE | libc::O_RDWR | libc::O_CREAT));
+    assert!(
+        einval((libc::O_TMPFILE & !libc::O_DIRECTORY) | libc::O_RDWR),
+        "needs O_DIRECTORY"
+    );
+    for ok in [
+        libc::O_RDONLY,
+        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+        libc::O_DIRECTORY | libc::O_RDONLY,
+        libc::O_TMPFILE | libc::O_WRONLY,
+        libc::O_TMPFILE | libc::O_RDWR | libc::O_EXCL,
+    ] {
+        assert!(check_open_flags(ok).is_ok(), "{ok:#x}");
+    }
+}
