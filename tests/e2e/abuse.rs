@@ -447,10 +447,15 @@ fn abuse_connection_flood_is_bounded_and_recovers() {
         after < signed(RSS_GROWTH_KIB),
         "agentd's RSS stayed {after} KiB above its baseline after the connection flood"
     );
-    let floods_grew = again_grew + more_grew;
+    // Measured from the first flood's high-water mark: what the allocator hands back after a
+    // flood and takes again for the next is not a leak (seen in a CI run under load: +22.1 MiB
+    // peak, +15.0 after, then +0.5 and +9.5 back up to +25.0), while leaked memory adds on top
+    // of the mark flood after flood.
+    let floods_grew = after + again_grew + more_grew - after.max(signed(grew));
     assert!(
         floods_grew < 8 * 1024,
-        "three more connection floods (1800 connections) grew agentd by {floods_grew} KiB: a leak"
+        "three more connection floods (1800 connections) grew agentd {floods_grew} KiB above \
+         the first flood's peak: a leak"
     );
     assert!(
         after_ps.is_ok(),
