@@ -1376,9 +1376,21 @@ const OPEN_MATRIX_POLICY_EFFECTS: [(&str, &str); 0] = [];
 
 /// Where the emulation knowingly differs (docs/security.md, "Known gaps in emulated opens"),
 /// as (case, confined line): `RESOLVE_NO_XDEV` without `RESOLVE_BENEATH`/`RESOLVE_IN_ROOT` is
-/// applied to a walk from the run's root, which crosses the workspace's bind mount.
-const OPEN_MATRIX_KNOWN_GAPS: [(&str, &str); 1] =
-    [("openat2-no-xdev-file", "openat2-no-xdev-file errno=18")];
+/// applied to a walk from the run's root, which crosses the workspace's bind mount; openat2
+/// with `O_PATH` is refused (`EOPNOTSUPP`): it would have to continue, and the kernel would
+/// read `open_how` again, which a racing thread can turn into a read.
+const OPEN_MATRIX_KNOWN_GAPS: [(&str, &str); 4] = [
+    ("openat2-no-xdev-file", "openat2-no-xdev-file errno=18"),
+    ("openat2-path-file", "openat2-path-file errno=95"),
+    (
+        "openat2-path-nofollow-link",
+        "openat2-path-nofollow-link errno=95",
+    ),
+    (
+        "openat2-no-symlinks-path-nofollow",
+        "openat2-no-symlinks-path-nofollow errno=95",
+    ),
+];
 
 /// The case name of an `open-matrix` line (its first word).
 fn matrix_case(line: &str) -> &str {

@@ -253,6 +253,13 @@ pub(crate) fn decode(m: &mut Monitor, n: &Notif) -> Result<Decoded, DecodeError>
             {
                 return Err(DecodeError::Errno(libc::EINVAL));
             }
+            // An allowed O_PATH open continues (ADDFD cannot inject path descriptors), and the
+            // kernel then reads `open_how` again from the agent's memory: a racing thread could
+            // turn O_PATH into a read of another path. open and openat take their flags from a
+            // register; openat2's O_PATH is refused where the monitor is the only wall.
+            if flags & libc::O_PATH != 0 && m.emulate_open {
+                return Err(DecodeError::Errno(libc::EOPNOTSUPP));
+            }
             open(m, n, tid, int(a[0]), a[1], flags, low_u32(mode), resolve)?
         }
         libc::SYS_execve => exec(m, n, tid, at_fdcwd, a[0], a[1], 0)?,
